@@ -1,0 +1,97 @@
+//! Casting a ballot (one voter, one vote, in one transaction) and checking a receipt.
+
+use mysql::prelude::Queryable;
+use mysql::TxOpts;
+
+use super::election::locked_state;
+use super::{Failure, Store, VoterSession};
+use crate::credentials::{generate_receipt, receipt_hash, Secret};
+use crate::error::{Result, VotingError};
+use crate::types::{ElectionState, ReceiptCheck, Srn};
+
+/// What a voter gets back for a counted ballot.
+#[derive(Debug, Clone)]
+pub struct CastReceipt {
+    /// The receipt code, shown once: with it anyone can later check that this
+    /// ballot is counted, and for whom. Only its hash is stored.
+    pub receipt: Secret,
+    /// The ballot's position in the box.
+    pub ballot_id: u64,
+    /// The candidate the ballot counts for.
+    pub candidate: Srn,
+}
+
+impl Store {
+    /// Casts `voter`'s ballot for `candidate`.
+    ///
+    /// One transaction marks the voter as voted (only if they had not) and puts an
+    /// anonymous ballot in the box: both happen or neither does. The receipt is
+    /// returned only after the commit.
+    ///
+    /// Errors: `election_not_open`, `unknown_candidate`, `not_eligible` (removed from
+    /// the roll), `already_voted`, `database_unavailable`.
+    pub fn cast_vote(&self, voter: &VoterSession, candidate: &Srn) -> Result<CastReceipt> {
+        let receipt = generate_receipt()?;
+        let hash = receipt_hash(receipt.expose());
+        let srn = voter.srn();
+        let ballot_id = self.transaction(TxOpts::default(), |tx| {
+            // A shared lock: votes don't wait for each other, but a close waits for
+            // every vote in flight, and no vote commits after it.
+            let state = locked_state(tx, "LOCK IN SHARE MODE")?;
+            if state != ElectionState::Open {
+                return Err(VotingError::ElectionNotOpen(state).into());
+            }
+            let standing: Option<u8> = tx.exec_first(
+                "SELECT 1 FROM candidates WHERE srn = ?",
+                (candidate.as_str(),),
+            )?;
+            if standing.is_none() {
+                return Err(VotingError::UnknownCandidate(candidate.to_string()).into());
+            }
+            // The row lock taken here is what makes one voter, one vote: a second
+            // attempt waits for this one and then finds `voted` already set.
+            tx.exec_drop(
+                "UPDATE voters SET voted = TRUE WHERE srn = ? AND NOT voted",
+                (srn.as_str(),),
+            )?;
+            if tx.affected_rows() != 1 {
+                let voted: Option<bool> =
+                    tx.exec_first("SELECT voted FROM voters WHERE srn = ?", (srn.as_str(),))?;
+                return Err(match voted {
+                    Some(true) => VotingError::AlreadyVoted(srn.clone()),
+                    _ => VotingError::NotEligible(srn.clone()),
+                }
+                .into());
+            }
+            tx.exec_drop(
+                "INSERT INTO ballots (candidate_srn, receipt_hash) VALUES (?, ?)",
+                (candidate.as_str(), &hash[..]),
+            )?;
+            tx.last_insert_id()
+                .ok_or_else(|| Failure::Rule(VotingError::Internal("no ballot id".into())))
+        })?;
+        Ok(CastReceipt {
+            receipt,
+            ballot_id,
+            candidate: candidate.clone(),
+        })
+    }
+
+    /// Finds the ballot a receipt belongs to. Anyone holding the receipt may ask:
+    /// the receipt itself (140 random bits) is the authorization.
+    ///
+    /// Errors: `not_found` when no ballot carries this receipt.
+    pub fn verify_receipt(&self, receipt: &str) -> Result<ReceiptCheck> {
+        let hash = receipt_hash(receipt);
+        let row: Option<(u64, String)> = self.conn()?.exec_first(
+            "SELECT id, candidate_srn FROM ballots WHERE receipt_hash = ?",
+            (&hash[..],),
+        )?;
+        let (ballot_id, candidate) =
+            row.ok_or_else(|| VotingError::NotFound("a ballot with this receipt".into()))?;
+        Ok(ReceiptCheck {
+            ballot_id,
+            candidate: Srn::parse(&candidate)?,
+        })
+    }
+}
