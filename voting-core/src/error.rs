@@ -52,6 +52,12 @@ pub enum ErrorCode {
     DatabaseUnavailable,
     /// An unexpected server-side failure; nothing was changed.
     Internal,
+    /// Client side: the server could not be reached, or the connection broke.
+    ConnectionFailed,
+    /// Client side: the TLS handshake failed (e.g. the server is not trusted by the CA file).
+    TlsFailed,
+    /// Client side: the server sent something that is not valid protocol.
+    ProtocolError,
     /// A code this version does not know (sent by a newer peer).
     #[serde(other)]
     Unknown,
@@ -59,7 +65,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::InvalidInput,
         ErrorCode::MalformedRequest,
         ErrorCode::UnknownOp,
@@ -79,6 +85,9 @@ impl ErrorCode {
         ErrorCode::IdleTimeout,
         ErrorCode::DatabaseUnavailable,
         ErrorCode::Internal,
+        ErrorCode::ConnectionFailed,
+        ErrorCode::TlsFailed,
+        ErrorCode::ProtocolError,
         ErrorCode::Unknown,
     ];
 
@@ -104,8 +113,23 @@ impl ErrorCode {
             ErrorCode::IdleTimeout => "idle_timeout",
             ErrorCode::DatabaseUnavailable => "database_unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::ConnectionFailed => "connection_failed",
+            ErrorCode::TlsFailed => "tls_failed",
+            ErrorCode::ProtocolError => "protocol_error",
             ErrorCode::Unknown => "unknown",
         }
+    }
+}
+
+impl std::str::FromStr for ErrorCode {
+    type Err = ();
+    /// Parses the wire form; unknown strings are an error (not [`ErrorCode::Unknown`]).
+    fn from_str(s: &str) -> std::result::Result<Self, ()> {
+        ErrorCode::ALL
+            .iter()
+            .copied()
+            .find(|c| *c != ErrorCode::Unknown && c.as_str() == s)
+            .ok_or(())
     }
 }
 
@@ -200,8 +224,21 @@ pub(crate) mod mysql_codes {
     pub const DUP_ENTRY: u16 = 1062;
     /// ER_LOCK_WAIT_TIMEOUT
     pub const LOCK_WAIT_TIMEOUT: u16 = 1205;
-    /// ER_LOCK_DEADLOCK
+    /// ER_LOCK_DEADLOCK (also Galera's lost certification)
     pub const DEADLOCK: u16 = 1213;
+    /// ER_TRANSACTION_ROLLBACK_DURING_COMMIT (MySQL Group Replication certification)
+    pub const GR_ROLLBACK: u16 = 3101;
+    /// TiDB write conflict (optimistic transactions)
+    pub const TIDB_WRITE_CONFLICT: u16 = 9007;
+
+    /// Errors after which the server has rolled the transaction back because it
+    /// lost a race: re-running it is safe and usually succeeds.
+    pub fn lost_race(code: u16) -> bool {
+        matches!(
+            code,
+            LOCK_WAIT_TIMEOUT | DEADLOCK | GR_ROLLBACK | TIDB_WRITE_CONFLICT
+        )
+    }
 }
 
 impl From<mysql::Error> for VotingError {
@@ -214,7 +251,7 @@ impl From<mysql::Error> for VotingError {
                 | 1159 | 1160 | 1161 | 1927 | 4031 => {
                     VotingError::DatabaseUnavailable(format!("server error {}", se.code))
                 }
-                mysql_codes::LOCK_WAIT_TIMEOUT | mysql_codes::DEADLOCK => {
+                code if mysql_codes::lost_race(code) => {
                     VotingError::DatabaseUnavailable(format!("database busy (error {})", se.code))
                 }
                 _ => {

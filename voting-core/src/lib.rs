@@ -20,7 +20,24 @@
 //! - **Errors** are one enum, [`VotingError`], whose [`ErrorCode`] is stable and
 //!   travels on the wire.
 //!
-//! ## Example
+//! ## Rules you can check without a database
+//! ```
+//! use voting_core::{ElectionState, ResultsPolicy, Role, Srn};
+//!
+//! // SRNs are validated at the boundary and compared upper-case.
+//! let srn: Srn = " ab-12 ".parse()?;
+//! assert_eq!(srn.as_str(), "AB-12");
+//! assert!("has space".parse::<Srn>().is_err());
+//!
+//! // With results published after close, only admins see a running count.
+//! let policy = ResultsPolicy::AfterClose;
+//! assert!(!policy.visible_to(Role::Voter, ElectionState::Open));
+//! assert!(policy.visible_to(Role::Admin, ElectionState::Open));
+//! assert!(policy.visible_to(Role::Anonymous, ElectionState::Closed));
+//! # Ok::<(), voting_core::VotingError>(())
+//! ```
+//!
+//! ## An election against a database
 //! ```no_run
 //! use voting_core::{AdminName, AdminSession, Candidate, NewVoter, Secret, Store, StoreConfig};
 //!

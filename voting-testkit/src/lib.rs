@@ -1,13 +1,23 @@
 //! Test support shared by the workspace's tests: a fresh, uniquely named database
-//! per test (dropped afterwards) and dev TLS certificates in a temp dir.
+//! per test (dropped afterwards), dev TLS certificates in a temp dir, and a real
+//! server on a free loopback port.
 //!
 //! Tests take the database server from `VOTING_TEST_DATABASE_URL`
 //! (`mysql://user:pass@host:port/`, set by `scripts/test.sh`); the user needs
 //! CREATE and DROP on databases named `voting_test_%`.
 
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use mysql::prelude::Queryable;
+use voting_core::{AdminName, AdminSession, Candidate, NewVoter, Secret, Store, StoreConfig};
+use voting_net::{Client, ClientConfig, Server, ServerConfig, ServerHandle};
+
+/// The admin every [`TestServer`] has.
+pub const ADMIN_NAME: &str = "officer";
+/// That admin's password.
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
 /// A database that exists for one test and is dropped when this value is.
 pub struct TestDb {
@@ -118,6 +128,158 @@ impl TestCerts {
 impl Default for TestCerts {
     fn default() -> Self {
         TestCerts::new()
+    }
+}
+
+/// An admin session for setting up or inspecting a test's store directly.
+pub fn trusted_admin() -> AdminSession {
+    AdminSession::trusted(AdminName::parse(ADMIN_NAME).expect("name"))
+}
+
+/// A real server over TLS on `127.0.0.1:<free port>`, backed by its own test
+/// database, with one admin ([`ADMIN_NAME`] / [`ADMIN_PASSWORD`]).
+pub struct TestServer {
+    handle: Option<ServerHandle>,
+    /// The store the server uses (tests may seed or inspect through it).
+    pub store: Arc<Store>,
+    /// The certificates the server presents.
+    pub certs: TestCerts,
+    /// The database (dropped last).
+    pub db: TestDb,
+}
+
+impl TestServer {
+    /// Starts a server with the default configuration.
+    pub fn start() -> TestServer {
+        TestServer::start_with(ServerConfig::default())
+    }
+
+    /// Starts a server with `config` on a fresh database with the schema applied.
+    pub fn start_with(config: ServerConfig) -> TestServer {
+        let db = TestDb::new();
+        let certs = TestCerts::new();
+        let store = Arc::new(Store::connect(&db.url(), StoreConfig::default()).expect("store"));
+        store.init_schema().expect("schema");
+        store
+            .create_admin(
+                &AdminName::parse(ADMIN_NAME).expect("name"),
+                &Secret::new(ADMIN_PASSWORD),
+            )
+            .expect("admin");
+        let handle = TestServer::serve(&certs, Arc::clone(&store), config);
+        TestServer {
+            handle: Some(handle),
+            store,
+            certs,
+            db,
+        }
+    }
+
+    fn serve(certs: &TestCerts, store: Arc<Store>, config: ServerConfig) -> ServerHandle {
+        let identity = voting_net::load_identity(&certs.cert(), &certs.key()).expect("identity");
+        Server::bind("127.0.0.1:0", identity, store, config)
+            .expect("bind")
+            .spawn()
+            .expect("spawn")
+    }
+
+    /// Starts another server instance on the same database (its own store and
+    /// pool, as a second `voting serve` process would have).
+    pub fn second_instance(&self, config: ServerConfig) -> ServerHandle {
+        let store =
+            Arc::new(Store::connect(&self.db.url(), StoreConfig::default()).expect("store"));
+        TestServer::serve(&self.certs, store, config)
+    }
+
+    /// `localhost:<port>`, as a client is told to connect.
+    pub fn addr(&self) -> String {
+        format!("localhost:{}", self.handle().local_addr().port())
+    }
+
+    /// The running server.
+    pub fn handle(&self) -> &ServerHandle {
+        self.handle.as_ref().expect("server running")
+    }
+
+    /// Stops the server (the database stays until the value is dropped).
+    pub fn stop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            h.shutdown();
+        }
+    }
+
+    /// A client configuration trusting this server's CA.
+    pub fn client_config(&self) -> ClientConfig {
+        ClientConfig::from_ca_file(self.certs.ca()).expect("CA")
+    }
+
+    /// A fresh anonymous client.
+    pub fn client(&self) -> Client {
+        Client::connect(&self.addr(), &self.client_config()).expect("connect")
+    }
+
+    /// A client connected to another instance started with [`Self::second_instance`].
+    pub fn client_of(&self, other: &ServerHandle) -> Client {
+        let addr = format!("localhost:{}", other.local_addr().port());
+        Client::connect(&addr, &self.client_config()).expect("connect")
+    }
+
+    /// A client signed in as the admin.
+    pub fn admin(&self) -> Client {
+        let mut c = self.client();
+        c.login_admin(ADMIN_NAME, &Secret::new(ADMIN_PASSWORD))
+            .expect("admin login");
+        c
+    }
+
+    /// Puts candidates `C1..=Cn` and voters `S1..=Sm` in place directly through the
+    /// store (fast setup) and returns the voters' credentials, in order.
+    pub fn seed(&self, candidates: usize, voters: usize) -> Vec<(String, Secret)> {
+        let admin = trusted_admin();
+        for i in 1..=candidates {
+            let c = Candidate::parse(&format!("C{i}"), &format!("Candidate {i}"), None)
+                .expect("candidate");
+            self.store.add_candidate(&admin, &c).expect("add candidate");
+        }
+        let roll: Vec<NewVoter> = (1..=voters)
+            .map(|i| NewVoter::parse(&format!("S{i}"), "Test", &format!("Voter {i}"), None))
+            .collect::<Result<_, _>>()
+            .expect("voters");
+        if roll.is_empty() {
+            return Vec::new();
+        }
+        self.store
+            .import_voters(&admin, &roll, &mut |_, _| {})
+            .expect("import")
+            .into_iter()
+            .map(|v| (v.srn.to_string(), v.credential))
+            .collect()
+    }
+
+    /// Opens the election through the store.
+    pub fn open(&self) {
+        self.store.open_election(&trusted_admin()).expect("open");
+    }
+
+    /// A TLS connection that has done its handshake and nothing else, for tests
+    /// that speak the protocol by hand.
+    pub fn raw_tls(&self) -> native_tls::TlsStream<TcpStream> {
+        let ca = std::fs::read(self.certs.ca()).expect("CA");
+        let connector = native_tls::TlsConnector::builder()
+            .disable_built_in_roots(true)
+            .add_root_certificate(native_tls::Certificate::from_pem(&ca).expect("CA pem"))
+            .build()
+            .expect("connector");
+        let tcp = TcpStream::connect(self.handle().local_addr()).expect("tcp");
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+        connector.connect("localhost", tcp).expect("handshake")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

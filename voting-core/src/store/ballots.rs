@@ -55,8 +55,13 @@ impl Store {
                 (srn.as_str(),),
             )?;
             if tx.affected_rows() != 1 {
-                let voted: Option<bool> =
-                    tx.exec_first("SELECT voted FROM voters WHERE srn = ?", (srn.as_str(),))?;
+                // A locking read: under REPEATABLE READ a plain SELECT would see this
+                // transaction's snapshot, taken before a racing vote committed, and
+                // report the voter as missing from the roll.
+                let voted: Option<bool> = tx.exec_first(
+                    "SELECT voted FROM voters WHERE srn = ? LOCK IN SHARE MODE",
+                    (srn.as_str(),),
+                )?;
                 return Err(match voted {
                     Some(true) => VotingError::AlreadyVoted(srn.clone()),
                     _ => VotingError::NotEligible(srn.clone()),

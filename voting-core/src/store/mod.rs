@@ -184,9 +184,10 @@ impl Store {
             .map_err(VotingError::from)
     }
 
-    /// Runs `body` in a transaction and commits it; re-runs it when MariaDB chose it
-    /// as a deadlock victim or a lock wait timed out (both roll the work back, so a
-    /// re-run cannot double anything). Any other failure rolls back and is final.
+    /// Runs `body` in a transaction and commits it; re-runs it when the server rolled
+    /// it back for losing a race (deadlock victim, lock wait timeout, cluster
+    /// certification failure — see `mysql_codes::lost_race`), so a re-run cannot
+    /// double anything. Any other failure rolls back and is final.
     pub(crate) fn transaction<T>(
         &self,
         opts: TxOpts,
@@ -206,10 +207,7 @@ impl Store {
                 Ok(v) => return Ok(v),
                 Err(Failure::Rule(e)) => return Err(e),
                 Err(Failure::Db(e)) => {
-                    let retryable = matches!(
-                        server_code(&e),
-                        Some(mysql_codes::DEADLOCK | mysql_codes::LOCK_WAIT_TIMEOUT)
-                    );
+                    let retryable = server_code(&e).is_some_and(mysql_codes::lost_race);
                     if retryable && attempt < MAX_ATTEMPTS {
                         log::debug!(
                             "transaction attempt {attempt} lost a lock race: {e}; retrying"
