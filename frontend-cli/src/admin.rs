@@ -1,0 +1,308 @@
+//! `voting admin --user NAME …`: the admin commands, each one a client call.
+
+use std::fs::File;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Deserialize;
+use voting_core::{Candidate, NewVoter, Srn};
+use voting_net::{Client, ImportStage};
+
+use crate::{output, secrets, usage, Global};
+
+/// Options of `voting admin`.
+#[derive(Args)]
+pub struct AdminArgs {
+    /// Admin name to sign in as.
+    #[arg(long, env = "VOTING_ADMIN")]
+    user: String,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// The electoral roll.
+    Voter {
+        #[command(subcommand)]
+        command: VoterCommand,
+    },
+    /// The candidates.
+    Candidate {
+        #[command(subcommand)]
+        command: CandidateCommand,
+    },
+    /// Open, close, or show the election.
+    Election {
+        #[command(subcommand)]
+        command: ElectionCommand,
+    },
+    /// The tally (admins see it whatever the results policy).
+    Results {
+        /// Keep showing the tally as it changes.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// The audit log: who did what, when.
+    Audit,
+}
+
+#[derive(Subcommand)]
+enum VoterCommand {
+    /// Put a voter on the roll; prints their credential (shown only this once).
+    Add {
+        /// Registration number.
+        srn: String,
+        #[arg(long)]
+        first_name: String,
+        #[arg(long)]
+        last_name: String,
+        /// Date of birth, YYYY-MM-DD.
+        #[arg(long)]
+        dob: Option<String>,
+    },
+    /// Take a voter who has not voted off the roll.
+    Remove { srn: String },
+    /// List the roll.
+    List,
+    /// Issue a new credential (the old one stops working); prints it.
+    ResetCredential { srn: String },
+    /// Import voters from CSV (header srn,first_name,last_name,dob): all rows or none.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// Where to write the generated credentials (created, mode 0600; must not exist).
+        #[arg(long)]
+        credentials_out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum CandidateCommand {
+    /// Put a candidate on the ballot (before the election opens).
+    Add {
+        srn: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        affiliation: Option<String>,
+    },
+    /// Take a candidate off the ballot (before the election opens).
+    Remove { srn: String },
+    /// List the candidates.
+    List,
+}
+
+#[derive(Subcommand)]
+enum ElectionCommand {
+    /// Start voting.
+    Open,
+    /// End voting.
+    Close,
+    /// Show the state and counts.
+    Status,
+}
+
+/// Entry point of `voting admin`: signs in, then runs one command.
+pub fn run(g: &Global, args: AdminArgs) -> anyhow::Result<()> {
+    let password = secrets::admin_password(&args.user)?;
+    let mut client = g.connect()?;
+    client.login_admin(&args.user, &password)?;
+    let json = g.json;
+    match args.command {
+        AdminCommand::Voter { command } => voter(json, &mut client, command),
+        AdminCommand::Candidate { command } => candidate(json, &mut client, command),
+        AdminCommand::Election { command } => {
+            let status = match command {
+                ElectionCommand::Open => client.open_election()?,
+                ElectionCommand::Close => client.close_election()?,
+                ElectionCommand::Status => client.status()?,
+            };
+            output::status(json, &status);
+            Ok(())
+        }
+        AdminCommand::Results { watch } => output::results(json, &mut client, watch),
+        AdminCommand::Audit => {
+            let entries = client.audit_log(0, None)?;
+            output::audit(json, &entries);
+            Ok(())
+        }
+    }
+}
+
+fn voter(json: bool, client: &mut Client, command: VoterCommand) -> anyhow::Result<()> {
+    match command {
+        VoterCommand::Add {
+            srn,
+            first_name,
+            last_name,
+            dob,
+        } => {
+            let voter = NewVoter::parse(&srn, &first_name, &last_name, dob.as_deref())?;
+            let credential = client.add_voter(&voter)?;
+            output::credential(json, &voter.srn, &credential, "added to the roll");
+        }
+        VoterCommand::Remove { srn } => {
+            let srn = Srn::parse(&srn)?;
+            client.remove_voter(&srn)?;
+            output::done(json, &srn, "removed from the roll");
+        }
+        VoterCommand::List => output::voters(json, &client.voters()?),
+        VoterCommand::ResetCredential { srn } => {
+            let srn = Srn::parse(&srn)?;
+            let credential = client.reset_credential(&srn)?;
+            output::credential(json, &srn, &credential, "has a new credential");
+        }
+        VoterCommand::Import {
+            file,
+            credentials_out,
+        } => import(json, client, &file, &credentials_out)?,
+    }
+    Ok(())
+}
+
+fn candidate(json: bool, client: &mut Client, command: CandidateCommand) -> anyhow::Result<()> {
+    match command {
+        CandidateCommand::Add {
+            srn,
+            name,
+            affiliation,
+        } => {
+            let candidate = Candidate::parse(&srn, &name, affiliation.as_deref())?;
+            client.add_candidate(&candidate)?;
+            output::done(json, &candidate.srn, "is standing");
+        }
+        CandidateCommand::Remove { srn } => {
+            let srn = Srn::parse(&srn)?;
+            client.remove_candidate(&srn)?;
+            output::done(json, &srn, "is no longer standing");
+        }
+        CandidateCommand::List => output::candidates(json, &client.candidates()?),
+    }
+    Ok(())
+}
+
+/// One CSV row as written by people: every field is text.
+#[derive(Deserialize)]
+struct Row {
+    srn: String,
+    first_name: String,
+    last_name: String,
+    #[serde(default)]
+    dob: Option<String>,
+}
+
+fn read_roll(file: &Path) -> anyhow::Result<Vec<NewVoter>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    let headers = reader.headers()?.clone();
+    for needed in ["srn", "first_name", "last_name"] {
+        if !headers.iter().any(|h| h == needed) {
+            return Err(usage(format!(
+                "{}: the header must be srn,first_name,last_name,dob (no '{needed}' column)",
+                file.display()
+            )));
+        }
+    }
+    let mut roll = Vec::new();
+    for (i, row) in reader.deserialize::<Row>().enumerate() {
+        let line = i + 2;
+        let row = row.with_context(|| format!("{} line {line}", file.display()))?;
+        let voter = NewVoter::parse(
+            &row.srn,
+            &row.first_name,
+            &row.last_name,
+            row.dob.as_deref(),
+        )
+        .with_context(|| format!("{} line {line}", file.display()))?;
+        roll.push(voter);
+    }
+    if roll.is_empty() {
+        return Err(usage(format!("{}: no voters in the file", file.display())));
+    }
+    Ok(roll)
+}
+
+/// Creates the credentials file before importing, so that a file problem never
+/// leaves imported voters without their credentials.
+fn create_private(path: &Path) -> anyhow::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(file) => Ok(file),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(usage(format!(
+            "{} already exists: choose a new file (credentials are never overwritten)",
+            path.display()
+        ))),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot create {}", path.display()))),
+    }
+}
+
+fn import(json: bool, client: &mut Client, file: &Path, out: &Path) -> anyhow::Result<()> {
+    let roll = read_roll(file)?;
+    let mut credentials_file = create_private(out)?;
+    let bar = ProgressBar::with_draw_target(Some(roll.len() as u64), draw_target());
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let imported = client.import_voters(&roll, &mut |stage, done, _| {
+        bar.set_message(match stage {
+            ImportStage::Uploading => "uploading",
+            ImportStage::Hashing => "hashing",
+        });
+        bar.set_position(done);
+    });
+    bar.finish_and_clear();
+    let imported = match imported {
+        Ok(v) => v,
+        Err(e) => {
+            drop(credentials_file);
+            let _ = std::fs::remove_file(out);
+            return Err(e.into());
+        }
+    };
+    let mut writer = csv::Writer::from_writer(&mut credentials_file);
+    writer.write_record(["srn", "first_name", "last_name", "credential"])?;
+    let names: std::collections::HashMap<&Srn, &NewVoter> =
+        roll.iter().map(|v| (&v.srn, v)).collect();
+    for issued in &imported {
+        let (first, last) = names
+            .get(&issued.srn)
+            .map_or(("", ""), |v| (v.first_name.as_str(), v.last_name.as_str()));
+        writer.write_record([issued.srn.as_str(), first, last, issued.credential.expose()])?;
+    }
+    writer.flush()?;
+    drop(writer);
+    credentials_file.flush()?;
+    credentials_file.sync_all()?;
+    if json {
+        output::json(&serde_json::json!({
+            "imported": imported.len(),
+            "credentials_out": out,
+        }));
+    } else {
+        println!(
+            "{} voters imported. Their credentials are in {} (readable only by you): hand them out, then delete the file.",
+            imported.len(),
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+fn draw_target() -> ProgressDrawTarget {
+    if std::io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    }
+}
