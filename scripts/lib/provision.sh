@@ -175,11 +175,12 @@ provision_database() {
     say "database ready on 127.0.0.1:$VOTING_DB_PORT"
 }
 
-# What `cargo build` needs on a fresh Debian: the OpenSSL headers behind native-tls.
+# What `cargo build` needs on a fresh Debian: the OpenSSL headers behind native-tls
+# and, for the Slint apps, fontconfig's (found through pkg-config).
 ensure_build_deps() {
     command -v cargo >/dev/null || die "cargo is not installed (https://rustup.rs)"
-    if ! command -v pkg-config >/dev/null || ! pkg-config --exists openssl; then
-        say "installing pkg-config and libssl-dev (apt-get)"
-        apt_install pkg-config libssl-dev
+    if ! command -v pkg-config >/dev/null || ! pkg-config --exists openssl fontconfig; then
+        say "installing pkg-config, libssl-dev and libfontconfig1-dev (apt-get)"
+        apt_install pkg-config libssl-dev libfontconfig1-dev
     fi
 }
