@@ -319,6 +319,7 @@ impl Session<'_> {
                     receipt: receipt.receipt.expose().to_string(),
                     ballot_id: receipt.ballot_id,
                     candidate: receipt.candidate,
+                    seal: receipt.seal,
                 })
             }
             Request::VoterAdd { voter } => {
@@ -381,6 +382,7 @@ impl Session<'_> {
             }
             Request::ElectionOpen => json(store.open_election(self.admin()?).map_err(wire)?),
             Request::ElectionClose => json(store.close_election(self.admin()?).map_err(wire)?),
+            Request::Publication => json(store.publication(self.admin()?).map_err(wire)?),
             Request::Audit { after, limit } => {
                 let limit = limit.unwrap_or(AUDIT_PAGE_MAX);
                 json(store.audit_log(self.admin()?, after, limit).map_err(wire)?)
