@@ -592,3 +592,18 @@ fn a_published_election_recounts_and_tampering_is_caught() {
     );
     fails_with(out, "integrity_violation");
 }
+
+/// The demo publication in docs/ stays readable by the current `voting recount`.
+#[test]
+fn the_documented_demo_publication_recounts_clean() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/demo-publication");
+    let out = succeeds(
+        Command::new(VOTING)
+            .arg("recount")
+            .arg(&dir)
+            .output()
+            .unwrap(),
+    );
+    assert!(out.contains("Recounted 5 ballots"), "{out}");
+    assert!(out.contains("Audit chain: intact, 10 links"), "{out}");
+}
