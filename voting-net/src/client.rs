@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::io::{self, ErrorKind};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use native_tls::{Certificate, HandshakeError, Protocol, TlsConnector, TlsStream};
@@ -30,9 +31,15 @@ const MAX_RESPONSE_LINE: usize = 256 * 1024 * 1024;
 const IMPORT_LINE_BUDGET: usize = MAX_REQUEST_LINE - 1024;
 
 /// How to reach and trust a server.
+///
+/// The TLS connector (the parsed CA, OpenSSL's context) is built at the first
+/// connect and shared by every later connect and every clone of this config:
+/// building one costs tens of milliseconds of CPU (native-tls loads the system's
+/// CA bundle even when it is then replaced by ours).
 #[derive(Clone)]
 pub struct ClientConfig {
-    ca_pem: Vec<u8>,
+    ca_pem: Arc<[u8]>,
+    connector: Arc<OnceLock<TlsConnector>>,
     /// Time allowed to connect and complete the TLS handshake. Default 10 s.
     pub connect_timeout: Duration,
     /// Time allowed for the server to answer a request. Default 60 s (an import's
@@ -54,13 +61,26 @@ impl ClientConfig {
     /// Trusts exactly the CA certificate(s) in `pem`.
     pub fn from_ca_pem(pem: impl Into<Vec<u8>>) -> Self {
         ClientConfig {
-            ca_pem: pem.into(),
+            ca_pem: pem.into().into(),
+            connector: Arc::new(OnceLock::new()),
             connect_timeout: Duration::from_secs(10),
             response_timeout: Duration::from_secs(60),
         }
     }
 
+    /// The shared connector, built on first use. A failure is not cached: it is
+    /// reported by every connect until the config is fixed.
     fn connector(&self) -> Result<TlsConnector, NetError> {
+        if let Some(c) = self.connector.get() {
+            return Ok(c.clone());
+        }
+        let built = self.build_connector()?;
+        // Two first connects may race; either connector trusts the same CA.
+        Ok(self.connector.get_or_init(|| built).clone())
+    }
+
+    /// A connector that trusts exactly the configured CA certificate(s).
+    fn build_connector(&self) -> Result<TlsConnector, NetError> {
         let text = String::from_utf8_lossy(&self.ca_pem);
         const END: &str = "-----END CERTIFICATE-----";
         let mut builder = TlsConnector::builder();
