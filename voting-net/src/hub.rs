@@ -8,8 +8,17 @@
 //! ballot can become visible after a later one; the broadcaster therefore
 //! re-counts once more shortly after each change ("settle"), so a late commit is
 //! never left out of the pushed tally.
+//!
+//! Only the latest event is kept: a subscriber that falls behind skips to the
+//! newest. A new count waits (at most `max_gap` after the previous one) until
+//! every subscriber has taken the previous event: with hundreds of subscribers
+//! the fan-out is what costs, and events published faster than it completes
+//! only compete with it for the CPU, each arriving staler.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::thread::{Thread, ThreadId};
 use std::time::{Duration, Instant};
 
 use voting_core::{ChangeToken, ElectionState, Store};
@@ -27,22 +36,33 @@ pub(crate) struct Published {
     pub state: ElectionState,
 }
 
+/// What the broadcaster waits on.
 #[derive(Debug, Default)]
-struct HubState {
-    latest: Option<Published>,
+struct Wake {
     subscribers: usize,
     poked: bool,
-    shutdown: bool,
 }
 
 /// The meeting point of the broadcaster and the sessions.
+///
+/// Subscribed sessions never queue on a shared lock to learn of a new tally: the
+/// latest event sits behind an `RwLock` (read-locked only to clone an `Arc`), its
+/// sequence number in an atomic, and the broadcaster unparks each subscribed
+/// session's thread after publishing. (One condvar with `notify_all` made 500
+/// woken threads re-take one mutex in turn.)
 #[derive(Debug, Default)]
 pub(crate) struct Hub {
-    state: Mutex<HubState>,
-    /// Signalled when a new tally is published.
-    published: Condvar,
+    wake: Mutex<Wake>,
     /// Signalled when the broadcaster has something to do.
-    wake: Condvar,
+    wake_cv: Condvar,
+    latest: RwLock<Option<Published>>,
+    /// The sequence number of `latest` (0: nothing published yet).
+    seq: AtomicU64,
+    /// How many subscribers have taken the latest event.
+    taken: AtomicUsize,
+    /// The threads of the subscribed sessions (one session per thread).
+    threads: Mutex<HashMap<ThreadId, Thread>>,
+    shutdown: AtomicBool,
 }
 
 /// Timing of the broadcaster.
@@ -52,27 +72,41 @@ pub(crate) struct HubTiming {
     pub poll: Duration,
     /// Shortest gap between two tally computations (bounds database load).
     pub min_gap: Duration,
+    /// Longest the broadcaster holds a new tally back while subscribers are
+    /// still taking the previous one (see [`Hub::run`]).
+    pub max_gap: Duration,
     /// Extra recounts after a change, measured from the change.
     pub settle: [Duration; 2],
 }
 
 impl Hub {
-    fn lock(&self) -> MutexGuard<'_, HubState> {
+    fn lock(&self) -> MutexGuard<'_, Wake> {
         // A poisoned lock only means a thread panicked while holding it; the
-        // state (a counter and an Arc) is still consistent.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        // state (a counter and a flag) is still consistent.
+        self.wake.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a subscriber; returns the sequence number it has "seen".
+    fn threads(&self) -> MutexGuard<'_, HashMap<ThreadId, Thread>> {
+        self.threads.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers the calling session's thread as a subscriber; returns the
+    /// sequence number it has "seen".
     pub(crate) fn subscribe(&self) -> u64 {
+        let me = std::thread::current();
+        self.threads().insert(me.id(), me);
         let mut s = self.lock();
         s.subscribers += 1;
         s.poked = true;
-        self.wake.notify_all();
-        s.latest.as_ref().map_or(0, |p| p.seq)
+        self.wake_cv.notify_all();
+        // It has "taken" the latest event: it will get the next one.
+        self.taken.fetch_add(1, Ordering::SeqCst);
+        self.seq.load(Ordering::SeqCst)
     }
 
+    /// Unregisters the calling session's thread.
     pub(crate) fn unsubscribe(&self) {
+        self.threads().remove(&std::thread::current().id());
         let mut s = self.lock();
         s.subscribers = s.subscribers.saturating_sub(1);
     }
@@ -80,40 +114,71 @@ impl Hub {
     /// Tells the broadcaster that this process just committed a change.
     pub(crate) fn poke(&self) {
         let mut s = self.lock();
-        if s.subscribers > 0 {
+        if s.subscribers > 0 && !s.poked {
             s.poked = true;
-            self.wake.notify_all();
+            self.wake_cv.notify_all();
         }
     }
 
-    /// Waits up to `timeout` for a tally newer than `seen`.
+    /// Waits up to `timeout` for a tally newer than `seen` (called by a
+    /// subscribed session, on its own thread).
     pub(crate) fn wait_newer(&self, seen: u64, timeout: Duration) -> Option<Published> {
-        let s = self.lock();
-        let (s, _) = self
-            .published
-            .wait_timeout_while(s, timeout, |s| {
-                !s.shutdown && s.latest.as_ref().is_none_or(|p| p.seq <= seen)
-            })
-            .unwrap_or_else(|p| p.into_inner());
-        s.latest.clone().filter(|p| p.seq > seen)
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.seq.load(Ordering::SeqCst) > seen {
+                let latest = self
+                    .latest
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone()
+                    .filter(|p| p.seq > seen);
+                if latest.is_some() {
+                    self.taken.fetch_add(1, Ordering::SeqCst);
+                }
+                return latest;
+            }
+            let now = Instant::now();
+            if now >= deadline || self.shutdown.load(Ordering::SeqCst) {
+                return None;
+            }
+            // An unpark that came before this park makes it return at once.
+            std::thread::park_timeout(deadline - now);
+        }
     }
 
     pub(crate) fn shutdown(&self) {
-        let mut s = self.lock();
-        s.shutdown = true;
-        self.wake.notify_all();
-        self.published.notify_all();
+        self.shutdown.store(true, Ordering::SeqCst);
+        let _s = self.lock();
+        self.wake_cv.notify_all();
+        drop(_s);
+        self.unpark_all();
+    }
+
+    fn unpark_all(&self) {
+        for t in self.threads().values() {
+            t.unpark();
+        }
     }
 
     fn publish(&self, line: Vec<u8>, state: ElectionState) {
-        let mut s = self.lock();
-        let seq = s.latest.as_ref().map_or(0, |p| p.seq) + 1;
-        s.latest = Some(Published {
-            seq,
-            line: Arc::new(line),
-            state,
-        });
-        self.published.notify_all();
+        {
+            let mut latest = self.latest.write().unwrap_or_else(|p| p.into_inner());
+            let seq = self.seq.load(Ordering::SeqCst) + 1;
+            *latest = Some(Published {
+                seq,
+                line: Arc::new(line),
+                state,
+            });
+            self.taken.store(0, Ordering::SeqCst);
+            self.seq.store(seq, Ordering::SeqCst);
+        }
+        self.unpark_all();
+    }
+
+    /// Whether the subscribers are still taking the latest event.
+    fn delivering(&self) -> bool {
+        let subscribers = self.lock().subscribers;
+        self.seq.load(Ordering::SeqCst) > 0 && self.taken.load(Ordering::SeqCst) < subscribers
     }
 
     /// The broadcaster's loop; returns on shutdown.
@@ -123,31 +188,37 @@ impl Hub {
         let mut last_count = Instant::now() - timing.min_gap;
         let mut settle: Vec<Instant> = Vec::new();
         loop {
-            let poked = {
+            {
                 let mut s = self.lock();
-                while s.subscribers == 0 && !s.shutdown {
+                while s.subscribers == 0 && !self.shutdown.load(Ordering::SeqCst) {
                     // Nobody listens: forget what we published, so a new
                     // subscriber's first event is fresh.
                     last_token = None;
                     last_line = None;
-                    s = self.wake.wait(s).unwrap_or_else(|p| p.into_inner());
+                    s = self.wake_cv.wait(s).unwrap_or_else(|p| p.into_inner());
                 }
-                if s.shutdown {
+                if self.shutdown.load(Ordering::SeqCst) {
                     return;
                 }
                 if !s.poked {
-                    s = self
-                        .wake
-                        .wait_timeout(s, timing.poll)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0;
+                    drop(
+                        self.wake_cv
+                            .wait_timeout(s, timing.poll)
+                            .unwrap_or_else(|p| p.into_inner()),
+                    );
                 }
-                std::mem::take(&mut s.poked)
-            };
+            }
             let since = last_count.elapsed();
             if since < timing.min_gap {
                 std::thread::sleep(timing.min_gap - since);
             }
+            // Counting again while the subscribers still take the last event
+            // only queues events behind it: wait (a little) until they have it,
+            // so that each event is as fresh as it can be when it goes out.
+            while self.delivering() && last_count.elapsed() < timing.max_gap {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let poked = std::mem::take(&mut self.lock().poked);
             let token = match store.change_token() {
                 Ok(t) => t,
                 Err(e) => {

@@ -239,6 +239,7 @@ impl Server {
         let timing = HubTiming {
             poll: shared.config.change_poll,
             min_gap: Duration::from_millis(5),
+            max_gap: Duration::from_millis(30),
             settle: [Duration::from_millis(150), Duration::from_secs(1)],
         };
         let broadcaster = std::thread::Builder::new()

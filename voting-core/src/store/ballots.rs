@@ -1,14 +1,13 @@
 //! Casting a ballot (one voter, one vote, in one transaction) and checking a receipt.
 
 use mysql::prelude::Queryable;
-use mysql::TxOpts;
 
-use super::election::locked_state;
-use super::{Failure, Store, VoterSession};
+use super::batch::CastRequest;
+use super::{Store, VoterSession};
 use crate::credentials::{generate_receipt, receipt_hash, Secret};
 use crate::error::{Result, VotingError};
 use crate::integrity::BallotSeal;
-use crate::types::{ElectionState, ReceiptCheck, Srn};
+use crate::types::{ReceiptCheck, Srn};
 
 /// What a voter gets back for a counted ballot.
 #[derive(Debug, Clone)]
@@ -39,48 +38,16 @@ impl Store {
     pub fn cast_vote(&self, voter: &VoterSession, candidate: &Srn) -> Result<CastReceipt> {
         let receipt = generate_receipt()?;
         let hash = receipt_hash(receipt.expose());
-        let srn = voter.srn();
-        let ballot_id = self.transaction(TxOpts::default(), |tx| {
-            // A shared lock: votes don't wait for each other, but a close waits for
-            // every vote in flight, and no vote commits after it.
-            let state = locked_state(tx, "LOCK IN SHARE MODE")?;
-            if state != ElectionState::Open {
-                return Err(VotingError::ElectionNotOpen(state).into());
-            }
-            let standing: Option<u8> = tx.exec_first(
-                "SELECT 1 FROM candidates WHERE srn = ?",
-                (candidate.as_str(),),
-            )?;
-            if standing.is_none() {
-                return Err(VotingError::UnknownCandidate(candidate.to_string()).into());
-            }
-            // The row lock taken here is what makes one voter, one vote: a second
-            // attempt waits for this one and then finds `voted` already set.
-            tx.exec_drop(
-                "UPDATE voters SET voted = TRUE WHERE srn = ? AND NOT voted",
-                (srn.as_str(),),
-            )?;
-            if tx.affected_rows() != 1 {
-                // A locking read: under REPEATABLE READ a plain SELECT would see this
-                // transaction's snapshot, taken before a racing vote committed, and
-                // report the voter as missing from the roll.
-                let voted: Option<bool> = tx.exec_first(
-                    "SELECT voted FROM voters WHERE srn = ? LOCK IN SHARE MODE",
-                    (srn.as_str(),),
-                )?;
-                return Err(match voted {
-                    Some(true) => VotingError::AlreadyVoted(srn.clone()),
-                    _ => VotingError::NotEligible(srn.clone()),
-                }
-                .into());
-            }
-            tx.exec_drop(
-                "INSERT INTO ballots (candidate_srn, receipt_hash) VALUES (?, ?)",
-                (candidate.as_str(), &hash[..]),
-            )?;
-            tx.last_insert_id()
-                .ok_or_else(|| Failure::Rule(VotingError::Internal("no ballot id".into())))
-        })?;
+        // Concurrent casts of this process share a transaction (store/batch.rs);
+        // this returns once the one holding this vote has committed.
+        let ballot_id = self.casts.cast(
+            self,
+            CastRequest {
+                srn: voter.srn().clone(),
+                candidate: candidate.clone(),
+                receipt_hash: hash,
+            },
+        )?;
         // The vote has committed: from here on, nothing may turn it into an error.
         let seal = self
             .seal_ballot(ballot_id)

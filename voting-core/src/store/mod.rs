@@ -8,6 +8,7 @@
 pub mod audit;
 mod auth;
 mod ballots;
+mod batch;
 mod candidates;
 mod election;
 mod roll;
@@ -123,6 +124,7 @@ pub struct Store {
     config: StoreConfig,
     hashing: HashLimiter,
     sealer: seal::Sealer,
+    casts: batch::CastBatcher,
 }
 
 impl Store {
@@ -146,6 +148,10 @@ impl Store {
             .tcp_connect_timeout(Some(config.connect_timeout))
             .read_timeout(Some(Duration::from_secs(30)))
             .write_timeout(Some(Duration::from_secs(30)))
+            // Room for every statement text, the cast batches' padded ones
+            // included (store/batch.rs): a text evicted from the cache costs a
+            // prepare and a close when it comes back.
+            .stmt_cache_size(Some(128))
             .init(vec!["SET time_zone = '+00:00'"]);
         let pool = Pool::new(opts).map_err(VotingError::from)?;
         let hashing = HashLimiter::new(config.hash_permits);
@@ -154,6 +160,7 @@ impl Store {
             config,
             hashing,
             sealer: seal::Sealer::default(),
+            casts: batch::CastBatcher::default(),
         })
     }
 
