@@ -39,8 +39,10 @@ impl Store {
         let receipt = generate_receipt()?;
         let hash = receipt_hash(receipt.expose());
         // Concurrent casts of this process share a transaction (store/batch.rs);
-        // this returns once the one holding this vote has committed.
-        let ballot_id = self.casts.cast(
+        // this returns once the one holding this vote has committed, and the
+        // ballot has been sealed (`seal` is `None` only if sealing failed after
+        // the commit: the vote counts, and a later `verify_receipt` seals it).
+        let (ballot_id, seal) = self.casts.cast(
             self,
             CastRequest {
                 srn: voter.srn().clone(),
@@ -48,11 +50,6 @@ impl Store {
                 receipt_hash: hash,
             },
         )?;
-        // The vote has committed: from here on, nothing may turn it into an error.
-        let seal = self
-            .seal_ballot(ballot_id)
-            .inspect_err(|e| log::warn!("ballot {ballot_id} committed but not sealed yet: {e}"))
-            .ok();
         Ok(CastReceipt {
             receipt,
             ballot_id,

@@ -2,14 +2,16 @@
 //! share one transaction, so the database does one share lock, one roll update,
 //! one ballot insert and one commit for many votes.
 //!
-//! **Who runs a batch.** A cast joins a queue. If no batch is running it leads
-//! one at once, so a lone cast never waits for company; a second batch may start
-//! beside a running one only while that one is small (≤ [`SMALL_BATCH`]), which
-//! keeps two commits overlapping at low concurrency without splitting a busy
-//! queue into many small batches. A leader takes up to [`MAX_BATCH`] queued
-//! casts, runs them, hands every caster its own outcome and wakes the queue; a
-//! waiting caster becomes the next leader when it may. Every caster returns only
-//! after the transaction that holds its vote has committed (or failed).
+//! **Who runs a batch.** A cast joins a queue. It leads a batch at once while
+//! the batches already running hold fewer than [`OVERLAP_BELOW`] casts: a lone
+//! cast never waits for company, and at low concurrency commits overlap as they
+//! would without batching. Past that, casts wait for a running batch to commit,
+//! and the first of them to wake leads the next batch with everything queued
+//! (≤ [`MAX_BATCH`]): the busier the server, the bigger the batches, the less
+//! database work per vote. A batch stops counting as running once it has
+//! committed, so the next one overlaps its sealing round. Every caster returns
+//! only after the transaction that holds its vote has committed (or failed) and
+//! the ballot has been sealed (or sealing failed, see `Store::cast_vote`).
 //!
 //! **The rules stay per vote.** In the batch transaction: the election row is
 //! share-locked (a close waits for the batch; nothing commits after a close), the
@@ -38,14 +40,13 @@ use mysql::{Transaction, TxOpts, Value};
 use super::election::locked_state;
 use super::{Failure, Store};
 use crate::error::{Result, VotingError};
+use crate::integrity::{to_hex, BallotSeal};
 use crate::types::{ElectionState, Srn};
 
 /// Most casts in one transaction.
 pub(crate) const MAX_BATCH: usize = 64;
-/// A second batch may start while the running one holds at most this many casts.
-const SMALL_BATCH: usize = 2;
-/// Most batches running at once in this process.
-const MAX_RUNNING: usize = 2;
+/// A batch may start beside running ones while these hold fewer casts than this.
+const OVERLAP_BELOW: usize = 4;
 
 /// One vote to cast: who, for whom, and the hash of the receipt its ballot carries.
 #[derive(Debug)]
@@ -62,15 +63,13 @@ struct State {
     /// Sizes of the batches running now.
     running: Vec<usize>,
     /// Outcomes (the ballot id, or why not) not yet collected by their caster.
-    done: HashMap<u64, Result<u64>>,
+    done: HashMap<u64, Result<Cast>>,
 }
 
 impl State {
     fn may_lead(&self) -> bool {
         !self.queue.is_empty()
-            && (self.running.is_empty()
-                || (self.running.len() < MAX_RUNNING
-                    && self.running.iter().all(|&n| n <= SMALL_BATCH)))
+            && self.running.iter().sum::<usize>() < OVERLAP_BELOW
     }
 }
 
@@ -82,6 +81,9 @@ pub(crate) struct CastBatcher {
     ended: Condvar,
 }
 
+/// A committed cast: its ballot id, and its seal unless sealing failed.
+pub(crate) type Cast = (u64, Option<BallotSeal>);
+
 impl CastBatcher {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves the queue consistent: every
@@ -89,9 +91,10 @@ impl CastBatcher {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Casts `request`, alone or with whatever else is queued; returns the
-    /// ballot id once its transaction has committed.
-    pub(crate) fn cast(&self, store: &Store, request: CastRequest) -> Result<u64> {
+    /// Casts `request`, alone or with whatever else is queued; returns once
+    /// its transaction has committed and its ballot has been sealed (or
+    /// sealing failed: the vote counts all the same).
+    pub(crate) fn cast(&self, store: &Store, request: CastRequest) -> Result<Cast> {
         let mut st = self.lock();
         let ticket = st.next_ticket;
         st.next_ticket += 1;
@@ -105,19 +108,30 @@ impl CastBatcher {
                 let batch: Vec<(u64, CastRequest)> = st.queue.drain(..take).collect();
                 st.running.push(batch.len());
                 drop(st);
-                let mut guard = BatchGuard {
-                    batcher: self,
-                    tickets: batch.iter().map(|(t, _)| *t).collect(),
-                    outcomes: None,
-                };
-                let requests: Vec<CastRequest> = batch.into_iter().map(|(_, r)| r).collect();
-                guard.outcomes = Some(run_batch(store, &requests));
-                drop(guard); // publishes the outcomes and wakes the queue
+                self.lead(store, batch);
                 st = self.lock();
                 continue;
             }
             st = self.ended.wait(st).unwrap_or_else(|p| p.into_inner());
         }
+    }
+
+    /// Runs a batch, lets the next one start as soon as this one has committed,
+    /// seals, and hands every caster its outcome.
+    fn lead(&self, store: &Store, batch: Vec<(u64, CastRequest)>) {
+        let mut guard = BatchGuard {
+            batcher: self,
+            size: batch.len(),
+            running: true,
+            tickets: batch.iter().map(|(t, _)| *t).collect(),
+            outcomes: None,
+        };
+        let requests: Vec<CastRequest> = batch.into_iter().map(|(_, r)| r).collect();
+        let committed = run_batch(store, &requests);
+        // The next batch's transaction may overlap this one's sealing round.
+        guard.stop_running();
+        guard.outcomes = Some(seal_batch(store, committed));
+        // Dropping the guard hands out the outcomes and wakes the queue.
     }
 }
 
@@ -126,12 +140,28 @@ impl CastBatcher {
 /// waiting forever.
 struct BatchGuard<'a> {
     batcher: &'a CastBatcher,
+    size: usize,
+    running: bool,
     tickets: Vec<u64>,
-    outcomes: Option<Vec<Result<u64>>>,
+    outcomes: Option<Vec<Result<Cast>>>,
+}
+
+impl BatchGuard<'_> {
+    fn stop_running(&mut self) {
+        if std::mem::take(&mut self.running) {
+            let mut st = self.batcher.lock();
+            if let Some(i) = st.running.iter().position(|&m| m == self.size) {
+                st.running.swap_remove(i);
+            }
+            drop(st);
+            self.batcher.ended.notify_all();
+        }
+    }
 }
 
 impl Drop for BatchGuard<'_> {
     fn drop(&mut self) {
+        self.stop_running();
         let n = self.tickets.len();
         let outcomes = self.outcomes.take().unwrap_or_else(|| {
             (0..n)
@@ -139,15 +169,64 @@ impl Drop for BatchGuard<'_> {
                 .collect()
         });
         let mut st = self.batcher.lock();
-        if let Some(i) = st.running.iter().position(|&m| m == n) {
-            st.running.swap_remove(i);
-        }
         for (ticket, outcome) in self.tickets.drain(..).zip(outcomes) {
             st.done.insert(ticket, outcome);
         }
         drop(st);
         self.batcher.ended.notify_all();
     }
+}
+
+/// Seals a committed batch (one sealing round for all of it, shared with any
+/// other caster of this process: `Store::seal_ballot`) and reads its seals.
+fn seal_batch(store: &Store, committed: Vec<Result<u64>>) -> Vec<Result<Cast>> {
+    let ids: Vec<u64> = committed.iter().filter_map(|o| o.as_ref().ok().copied()).collect();
+    let Some(&last) = ids.iter().max() else {
+        return committed.into_iter().map(|o| o.map(|id| (id, None))).collect();
+    };
+    // Every ballot of the batch committed at once: a round that seals the last
+    // one seals them all.
+    let seals: Result<HashMap<u64, BallotSeal>> = store.seal_ballot(last).and_then(|seal| {
+        let mut seals = HashMap::from([(last, seal)]);
+        if ids.len() > 1 {
+            let rows: Vec<(u64, Option<u64>, Option<Vec<u8>>)> = store.conn()?.exec(
+                in_list(
+                    "SELECT id, seq, chain_hash FROM ballots WHERE id IN",
+                    ids.len(),
+                    "",
+                ),
+                padded(ids.iter().map(|&id| Value::from(id))),
+            )?;
+            for (id, seq, hash) in rows {
+                let hash: Option<[u8; 32]> = hash.and_then(|h| h.try_into().ok());
+                if let (Some(seq), Some(hash)) = (seq, hash) {
+                    seals.insert(
+                        id,
+                        BallotSeal {
+                            seq,
+                            chain_hash: to_hex(&hash),
+                        },
+                    );
+                }
+            }
+        }
+        Ok(seals)
+    });
+    let mut seals = seals
+        .inspect_err(|e| log::warn!("{} ballots committed but not sealed yet: {e}", ids.len()))
+        .unwrap_or_default();
+    committed
+        .into_iter()
+        .map(|o| {
+            o.map(|id| {
+                let seal = seals.remove(&id);
+                if seal.is_none() {
+                    log::warn!("ballot {id} committed but not sealed yet");
+                }
+                (id, seal)
+            })
+        })
+        .collect()
 }
 
 /// Runs one batch; the outcomes are in the order of `batch`.
@@ -416,7 +495,7 @@ mod tests {
     }
 
     #[test]
-    fn a_second_batch_starts_only_beside_a_small_one() {
+    fn a_batch_starts_only_beside_few_running_casts() {
         let mut st = State::default();
         assert!(!st.may_lead(), "nothing queued");
         st.queue.push_back((
@@ -430,8 +509,8 @@ mod tests {
         assert!(st.may_lead());
         st.running.push(1);
         assert!(st.may_lead());
-        st.running.push(1);
-        assert!(!st.may_lead(), "two running");
+        st.running.push(2);
+        assert!(!st.may_lead(), "three running");
         st.running = vec![10];
         assert!(!st.may_lead(), "a big batch is running");
     }
