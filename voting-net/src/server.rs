@@ -40,7 +40,9 @@ pub struct ServerConfig {
     /// Who sees the tally before the election closes. Default [`ResultsPolicy::Live`].
     pub results: ResultsPolicy,
     /// A subscribed connection checks for requests at least this often while it
-    /// waits for tally events. Default 20 ms.
+    /// waits for tally events (a new event wakes it at once). Default 100 ms:
+    /// every check wakes the connection's thread, which adds up with hundreds of
+    /// subscribers.
     pub push_interval: Duration,
     /// While anyone is subscribed, the database's change counter is polled this
     /// often (catches changes made through other server instances). Default 25 ms.
@@ -61,7 +63,7 @@ impl Default for ServerConfig {
             idle_timeout_anonymous: Duration::from_secs(30),
             idle_timeout_signed_in: Duration::from_secs(15 * 60),
             results: ResultsPolicy::Live,
-            push_interval: Duration::from_millis(20),
+            push_interval: Duration::from_millis(100),
             change_poll: Duration::from_millis(25),
             write_timeout: Duration::from_secs(10),
             thread_stack: 256 * 1024,
