@@ -186,6 +186,10 @@ impl Hub {
         let mut last_token: Option<ChangeToken> = None;
         let mut last_line: Option<Vec<u8>> = None;
         let mut last_count = Instant::now() - timing.min_gap;
+        // How long the last count took: a count walks every ballot (linear in
+        // the box), so the gap grows with it and counting takes at most a fifth
+        // of one database core however large the election.
+        let mut last_cost = Duration::ZERO;
         let mut settle: Vec<Instant> = Vec::new();
         loop {
             {
@@ -208,9 +212,10 @@ impl Hub {
                     );
                 }
             }
+            let gap = timing.min_gap.max(last_cost * 4);
             let since = last_count.elapsed();
-            if since < timing.min_gap {
-                std::thread::sleep(timing.min_gap - since);
+            if since < gap {
+                std::thread::sleep(gap - since);
             }
             // Counting again while the subscribers still take the last event
             // only queues events behind it: wait (a little) until they have it,
@@ -240,7 +245,10 @@ impl Hub {
             last_token = Some(token);
             last_count = Instant::now();
             let tally = match store.tally() {
-                Ok(t) => t,
+                Ok(t) => {
+                    last_cost = last_count.elapsed();
+                    t
+                }
                 Err(e) => {
                     log::warn!("live tally: cannot count: {e}");
                     last_token = None;
