@@ -161,7 +161,12 @@ impl Session<'_> {
         }
         match self.stream.get_ref().peek(&mut [0u8; 1]) {
             Ok(_) => Ok(true), // bytes, or the end of the stream: read_line sees which
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 Ok(false)
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),

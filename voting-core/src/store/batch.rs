@@ -68,8 +68,7 @@ struct State {
 
 impl State {
     fn may_lead(&self) -> bool {
-        !self.queue.is_empty()
-            && self.running.iter().sum::<usize>() < OVERLAP_BELOW
+        !self.queue.is_empty() && self.running.iter().sum::<usize>() < OVERLAP_BELOW
     }
 }
 
@@ -138,7 +137,11 @@ impl CastBatcher {
         guard.stop_running();
         let started = std::time::Instant::now();
         guard.outcomes = Some(seal_batch(store, committed));
-        log::trace!("cast batch of {} sealed in {:?}", requests.len(), started.elapsed());
+        log::trace!(
+            "cast batch of {} sealed in {:?}",
+            requests.len(),
+            started.elapsed()
+        );
         // Dropping the guard hands out the outcomes and wakes the queue.
     }
 }
@@ -188,9 +191,15 @@ impl Drop for BatchGuard<'_> {
 /// Seals a committed batch (one sealing round for all of it, shared with any
 /// other caster of this process: `Store::seal_ballot`) and reads its seals.
 fn seal_batch(store: &Store, committed: Vec<Result<u64>>) -> Vec<Result<Cast>> {
-    let ids: Vec<u64> = committed.iter().filter_map(|o| o.as_ref().ok().copied()).collect();
+    let ids: Vec<u64> = committed
+        .iter()
+        .filter_map(|o| o.as_ref().ok().copied())
+        .collect();
     let Some(&last) = ids.iter().max() else {
-        return committed.into_iter().map(|o| o.map(|id| (id, None))).collect();
+        return committed
+            .into_iter()
+            .map(|o| o.map(|id| (id, None)))
+            .collect();
     };
     // Every ballot of the batch committed at once: a round that seals the last
     // one seals them all.
@@ -297,10 +306,7 @@ fn cast_one(tx: &mut Transaction<'_>, cast: &CastRequest) -> Result<u64, Failure
 
 /// The transaction of several casts; per-cast rule failures are outcomes, not
 /// failures of the transaction.
-fn cast_many(
-    tx: &mut Transaction<'_>,
-    batch: &[CastRequest],
-) -> Result<Vec<Result<u64>>, Failure> {
+fn cast_many(tx: &mut Transaction<'_>, batch: &[CastRequest]) -> Result<Vec<Result<u64>>, Failure> {
     let state = locked_state(tx, "LOCK IN SHARE MODE")?;
     if state != ElectionState::Open {
         return Err(VotingError::ElectionNotOpen(state).into());
@@ -423,11 +429,14 @@ fn cast_many(
         .map(|(id, hash)| (hash, id))
         .collect();
     for &i in &winners {
-        let id = ids.get(&batch[i].receipt_hash[..]).copied().ok_or_else(|| {
-            Failure::Rule(VotingError::Internal(
-                "an inserted ballot was not found".into(),
-            ))
-        })?;
+        let id = ids
+            .get(&batch[i].receipt_hash[..])
+            .copied()
+            .ok_or_else(|| {
+                Failure::Rule(VotingError::Internal(
+                    "an inserted ballot was not found".into(),
+                ))
+            })?;
         outcomes[i] = Some(Ok(id));
     }
     Ok(finish(outcomes))
@@ -491,7 +500,10 @@ mod tests {
 
     #[test]
     fn in_lists_are_padded_to_powers_of_two() {
-        assert_eq!(in_list("SELECT 1 WHERE a IN", 1, ""), "SELECT 1 WHERE a IN (?)");
+        assert_eq!(
+            in_list("SELECT 1 WHERE a IN", 1, ""),
+            "SELECT 1 WHERE a IN (?)"
+        );
         assert_eq!(
             in_list("X IN", 3, " FOR UPDATE"),
             "X IN (?, ?, ?, ?) FOR UPDATE"

@@ -242,7 +242,10 @@ fn store_links(tx: &mut Transaction<'_>, links: &[(u64, Vec<u8>, u64)]) -> mysql
             vec!["?"; chunk].join(", ")
         );
         let mut params: Vec<mysql::Value> = Vec::with_capacity(5 * chunk);
-        params.extend(now.iter().flat_map(|(seq, _, id)| [(*id).into(), (*seq).into()]));
+        params.extend(
+            now.iter()
+                .flat_map(|(seq, _, id)| [(*id).into(), (*seq).into()]),
+        );
         params.extend(
             now.iter()
                 .flat_map(|(_, hash, id)| [(*id).into(), hash.as_slice().into()]),
