@@ -212,7 +212,7 @@ impl Hub {
                     );
                 }
             }
-            let gap = timing.min_gap.max(last_cost * 4);
+            let gap = timing.min_gap.max(last_cost * 2);
             let since = last_count.elapsed();
             if since < gap {
                 std::thread::sleep(gap - since);
@@ -220,9 +220,17 @@ impl Hub {
             // Counting again while the subscribers still take the last event
             // only queues events behind it: wait (a little) until they have it,
             // so that each event is as fresh as it can be when it goes out.
+            let gate = Instant::now();
             while self.delivering() && last_count.elapsed() < timing.max_gap {
                 std::thread::sleep(Duration::from_millis(1));
             }
+            log::trace!(
+                "hub: waited {:?} for delivery ({} of {} taken), {:?} since the last count",
+                gate.elapsed(),
+                self.taken.load(Ordering::SeqCst),
+                self.lock().subscribers,
+                last_count.elapsed()
+            );
             let poked = std::mem::take(&mut self.lock().poked);
             let token = match store.change_token() {
                 Ok(t) => t,
