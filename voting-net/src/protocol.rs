@@ -499,7 +499,9 @@ pub enum Event {
         /// Voters in the import.
         total: u64,
     },
-    /// The server is closing this connection (idle, busy, or a broken line).
+    /// The server is closing this connection: idle too long (`idle_timeout`), at its
+    /// connection limit or shutting down (`server_busy`). A line over the limit is
+    /// answered with a `line_too_long` response instead, then the connection closes.
     Closing {
         /// Why.
         error: WireError,
