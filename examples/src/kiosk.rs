@@ -183,7 +183,11 @@ fn cast(
             )
         }
     };
-    writeln!(out, "Your vote for {} ({}) is counted.", chosen.name, chosen.srn)?;
+    writeln!(
+        out,
+        "Your vote for {} ({}) is counted.",
+        chosen.name, chosen.srn
+    )?;
     writeln!(out, "Your receipt (write it down; it is shown only now):")?;
     writeln!(out, "    {}", receipt.receipt.expose())?;
     writeln!(
@@ -205,7 +209,8 @@ fn choose<'c>(
     loop {
         writeln!(out, "Candidates:")?;
         for (i, c) in candidates.iter().enumerate() {
-            let affiliation = (c.affiliation.as_deref()).map_or(String::new(), |a| format!(", {a}"));
+            let affiliation =
+                (c.affiliation.as_deref()).map_or(String::new(), |a| format!(", {a}"));
             writeln!(out, "  {}. {} ({}){affiliation}", i + 1, c.name, c.srn)?;
         }
         let prompt = "Your choice (number or SRN; just Enter to leave without voting): ";

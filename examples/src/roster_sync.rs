@@ -90,7 +90,9 @@ pub fn read_roll_csv(input: impl Read, source: &str) -> anyhow::Result<Vec<NewVo
         .clone();
     for needed in ["srn", "first_name", "last_name"] {
         if !headers.iter().any(|h| h == needed) {
-            bail!("{source}: the header must be srn,first_name,last_name,dob (no '{needed}' column)");
+            bail!(
+                "{source}: the header must be srn,first_name,last_name,dob (no '{needed}' column)"
+            );
         }
     }
     let mut roll = Vec::new();
@@ -110,7 +112,10 @@ pub fn read_roll_csv(input: impl Read, source: &str) -> anyhow::Result<Vec<NewVo
         )
         .with_context(|| format!("{source} line {line}"))?;
         if let Some(first) = lines.insert(voter.srn.clone(), line) {
-            bail!("{source} line {line}: {} is already on line {first}", voter.srn);
+            bail!(
+                "{source} line {line}: {} is already on line {first}",
+                voter.srn
+            );
         }
         roll.push(voter);
     }
@@ -164,7 +169,9 @@ pub fn sync_roster(
     progress: &mut dyn FnMut(ImportStage, u64, u64),
     out: &mut impl Write,
 ) -> anyhow::Result<SyncReport> {
-    let status = client.status().context("cannot read the election's status")?;
+    let status = client
+        .status()
+        .context("cannot read the election's status")?;
     let roll = client.voters().context("cannot read the roll")?;
     let plan = plan_sync(wanted, &roll);
     writeln!(
@@ -178,7 +185,10 @@ pub fn sync_roster(
         SyncMode::Apply { credentials_out } => credentials_out,
         SyncMode::DryRun => {
             if status.state == ElectionState::Closed {
-                writeln!(out, "The election is closed: the roll can no longer change.")?;
+                writeln!(
+                    out,
+                    "The election is closed: the roll can no longer change."
+                )?;
             }
             return dry_run(&plan, out);
         }
@@ -211,7 +221,11 @@ pub fn sync_roster(
                 report.kept_voted.push(voter.srn.clone());
             }
             Err(e) if e.code() == ErrorCode::NotFound => {
-                writeln!(out, "removed  {} (already gone: someone else removed them)", voter.srn)?;
+                writeln!(
+                    out,
+                    "removed  {} (already gone: someone else removed them)",
+                    voter.srn
+                )?;
                 report.removed.push(voter.srn.clone());
             }
             Err(e) => {
@@ -249,7 +263,12 @@ fn dry_run(plan: &SyncPlan, out: &mut impl Write) -> anyhow::Result<SyncReport> 
         ..SyncReport::default()
     };
     for voter in &plan.add {
-        writeln!(out, "would add    {} ({})", voter.srn, Details::of_new(voter))?;
+        writeln!(
+            out,
+            "would add    {} ({})",
+            voter.srn,
+            Details::of_new(voter)
+        )?;
         report.added.push(voter.srn.clone());
     }
     for voter in &plan.remove {
