@@ -190,9 +190,19 @@ fn cast(
     )?;
     writeln!(out, "Your receipt (write it down; it is shown only now):")?;
     writeln!(out, "    {}", receipt.receipt.expose())?;
+    // The seal is missing only if sealing failed after the commit; the vote
+    // counts all the same, and `verify` gives the seal later.
+    if let Some(seal) = &receipt.seal {
+        writeln!(
+            out,
+            "and your ballot's seal (its place in the ballot chain; write it down too):"
+        )?;
+        writeln!(out, "    {}", seal.short())?;
+    }
     writeln!(
         out,
-        "With it, anyone can check later that your ballot is counted: voting verify RECEIPT"
+        "With them, anyone can check later that your ballot is counted: \
+         voting verify RECEIPT --seal SEAL"
     )?;
     // Shown until the voter says they are done; an end of input ends it too.
     ask(input, out, "Press Enter when you have written it down. ")?;

@@ -22,13 +22,18 @@ fn kiosk(server: &TestServer, keyboard: &str) -> anyhow::Result<(KioskSummary, S
     Ok((summary, String::from_utf8(screen)?))
 }
 
-/// The receipts the kiosk showed, in order.
-fn receipts(screen: &str) -> Vec<String> {
+/// The receipts the kiosk showed, in order, each with the seal shown under it.
+fn receipts(screen: &str) -> Vec<(String, String)> {
     let mut lines = screen.lines();
     let mut found = Vec::new();
     while let Some(line) = lines.next() {
         if line.ends_with("Your receipt (write it down; it is shown only now):") {
-            found.extend(lines.next().map(|r| r.trim().to_string()));
+            let receipt = lines.next().unwrap_or_default().trim().to_string();
+            let seal = match lines.next() {
+                Some(l) if l.starts_with("and your ballot's seal") => lines.next(),
+                _ => None,
+            };
+            found.push((receipt, seal.unwrap_or_default().trim().to_string()));
         }
     }
     found
@@ -101,8 +106,15 @@ fn voters_in_a_row_vote_and_mistakes_are_explained() -> anyhow::Result<()> {
     let shown = receipts(&screen);
     assert_eq!(shown.len(), 2, "{screen}");
     let mut public = server.client();
-    assert_eq!(public.verify(&shown[0])?.candidate.as_str(), "C1");
-    assert_eq!(public.verify(&shown[1])?.candidate.as_str(), "C2");
+    for ((receipt, seal), chosen) in shown.iter().zip(["C1", "C2"]) {
+        let check = public.verify(receipt)?;
+        assert_eq!(check.candidate.as_str(), chosen);
+        assert!(
+            check.seal.as_ref().is_some_and(|s| s.matches(seal)),
+            "seal {seal:?} shown, {:?} on the server",
+            check.seal
+        );
+    }
     let tally = public.tally()?;
     assert_eq!((tally.ballots, tally.voted), (3, 3));
     assert_eq!(tally.votes_for(&"C2".parse()?), Some(2));
