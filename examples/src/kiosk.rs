@@ -103,7 +103,7 @@ pub fn run_kiosk(
     }
     writeln!(
         out,
-        "Kiosk closed: {} ballots cast here; {} voters left without casting one.",
+        "Kiosk closed. Ballots cast here: {}; voters who left without casting one: {}.",
         summary.ballots_cast, summary.left_without_voting
     )?;
     Ok(summary)

@@ -56,10 +56,13 @@ pub fn watch_results(
 ) -> anyhow::Result<WatchEnd> {
     let mut shown = match client.subscribe() {
         Ok(tally) => tally,
-        Err(e) if e.code() == ErrorCode::Forbidden => bail!(
-            "this server publishes the results when the election closes; to watch them \
-             live, sign in as an admin (--user NAME or VOTING_ADMIN)"
-        ),
+        // Kept as the cause, so the `forbidden` code still reaches the exit line.
+        Err(e) if e.code() == ErrorCode::Forbidden => {
+            return Err(e).context(
+                "this server publishes the results when the election closes; to watch \
+                 them live, sign in as an admin (--user NAME or VOTING_ADMIN)",
+            )
+        }
         Err(e) => return Err(e).context("cannot subscribe to the tally"),
     };
     print_tally(out, "now", &shown)?;
@@ -113,7 +116,7 @@ pub fn print_tally(out: &mut impl Write, label: &str, tally: &Tally) -> std::io:
     }
     writeln!(
         out,
-        "  turnout: {} of {} voters ({:.1}%), {} ballots",
+        "  turnout: {} of {} voters ({:.1}%); ballots in the box: {}",
         tally.voted,
         tally.voters,
         percent(tally.voted, tally.voters),
@@ -160,7 +163,7 @@ mod tests {
             "Results, update 1 (election open):\n\
              \x20 C1  Ada Lovelace       2 votes   66.7%\n\
              \x20 C2  Grace              1 vote    33.3%\n\
-             \x20 turnout: 3 of 4 voters (75.0%), 3 ballots\n"
+             \x20 turnout: 3 of 4 voters (75.0%); ballots in the box: 3\n"
         );
         Ok(())
     }

@@ -91,7 +91,7 @@ fn voters_in_a_row_vote_and_mistakes_are_explained() -> anyhow::Result<()> {
         "S4: you may vote now.",
         "Vote for Candidate 1 (C1)? This cannot be undone. Type yes to cast it: Not cast. Choose again.",
         "Your vote for Candidate 2 (C2) is counted.",
-        "Kiosk closed: 2 ballots cast here; 2 voters left without casting one.",
+        "Kiosk closed. Ballots cast here: 2; voters who left without casting one: 2.",
     ] {
         assert!(screen.contains(expected), "{expected:?} not in:\n{screen}");
     }
@@ -148,7 +148,7 @@ fn a_voter_may_leave_and_the_kiosk_ends_with_its_input() -> anyhow::Result<()> {
     assert!(
         screen.ends_with(
             "Type yes to cast it: \nNo vote was cast.\n\
-         Kiosk closed: 0 ballots cast here; 2 voters left without casting one.\n"
+         Kiosk closed. Ballots cast here: 0; voters who left without casting one: 2.\n"
         ),
         "{screen}"
     );

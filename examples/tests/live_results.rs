@@ -8,10 +8,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
-use voting_core::{ResultsPolicy, Secret};
+use voting_core::{ErrorCode, ResultsPolicy, Secret};
 use voting_examples::connect::Endpoint;
 use voting_examples::live_results::{connect_viewer, watch_results, WatchEnd};
-use voting_net::ServerConfig;
+use voting_net::{NetError, ServerConfig};
 use voting_testkit::{trusted_admin, TestServer, ADMIN_NAME, ADMIN_PASSWORD};
 
 /// What the watcher has printed so far, readable while it runs.
@@ -128,11 +128,11 @@ fn a_vote_cast_by_another_client_shows_up_as_an_update() -> anyhow::Result<()> {
         "Results, now (election open):\n\
          \x20 C1  Candidate 1       0 votes    0.0%\n\
          \x20 C2  Candidate 2       0 votes    0.0%\n\
-         \x20 turnout: 0 of 3 voters (0.0%), 0 ballots\n\
+         \x20 turnout: 0 of 3 voters (0.0%); ballots in the box: 0\n\
          Results, update 1 (election open):\n\
          \x20 C1  Candidate 1       0 votes    0.0%\n\
          \x20 C2  Candidate 2       1 vote   100.0%\n\
-         \x20 turnout: 1 of 3 voters (33.3%), 1 ballots\n"
+         \x20 turnout: 1 of 3 voters (33.3%); ballots in the box: 1\n"
     );
     Ok(())
 }
@@ -150,16 +150,22 @@ fn with_results_after_close_an_admin_watches_until_the_close() -> anyhow::Result
     let mut anonymous = connect_viewer(&endpoint(&server), None, |_| bail!("not asked"))?;
     let refused = watch_results(&mut anonymous, None, &mut Vec::new())
         .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
-    assert!(refused.contains("sign in as an admin"), "{refused}");
+        .ok_or_else(|| anyhow!("an anonymous watcher saw the count before the close"))?;
+    assert!(
+        refused.to_string().contains("sign in as an admin"),
+        "{refused:#}"
+    );
+    let code = refused
+        .chain()
+        .find_map(|c| c.downcast_ref::<NetError>().map(NetError::code));
+    assert_eq!(code, Some(ErrorCode::Forbidden));
 
     let watcher = start_watcher(&server, None);
     watcher.screen.wait_for("turnout")?;
     let mut voter = server.client();
     voter.login_voter(&voters[1].0, &voters[1].1)?;
     voter.cast(&"C1".parse()?)?;
-    watcher.screen.wait_for("1 ballots")?;
+    watcher.screen.wait_for("ballots in the box: 1")?;
     server.store.close_election(&trusted_admin())?;
 
     assert_eq!(watcher.finished()?, WatchEnd::ElectionClosed);
@@ -169,7 +175,7 @@ fn with_results_after_close_an_admin_watches_until_the_close() -> anyhow::Result
         printed.ends_with(
             "(election closed):\n\
              \x20 C1  Candidate 1       1 vote   100.0%\n\
-             \x20 turnout: 1 of 2 voters (50.0%), 1 ballots\n\
+             \x20 turnout: 1 of 2 voters (50.0%); ballots in the box: 1\n\
              The election is closed: these are the final results.\n"
         ),
         "{printed}"
