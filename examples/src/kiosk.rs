@@ -82,6 +82,11 @@ pub fn run_kiosk(
                 None => break,
             }
         };
+        if credential.expose().trim().is_empty() {
+            // Not sent: an empty attempt would count towards the lock-out.
+            writeln!(out, "No credential typed. Please start again.")?;
+            continue;
+        }
         let turn = match voter_turn(endpoint, &srn, credential, input, out) {
             Ok(turn) => turn,
             Err(e) => {

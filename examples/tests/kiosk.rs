@@ -132,15 +132,20 @@ fn a_voter_may_leave_and_the_kiosk_ends_with_its_input() -> anyhow::Result<()> {
     let voters = server.seed(1, 2);
     server.open();
 
-    // An SRN that cannot be one; S1 leaves at the menu; S2's turn is cut short.
+    // An SRN that cannot be one; S1 presses Enter for the credential, then
+    // leaves at the menu; S2's turn is cut short.
     let keyboard = format!(
-        "not an srn\nS1\n{}\n\nS2\n{}\n1\n",
+        "not an srn\nS1\n\nS1\n{}\n\nS2\n{}\n1\n",
         voters[0].1.expose(),
         voters[1].1.expose()
     );
     let (summary, screen) = kiosk(&server, &keyboard)?;
 
     assert!(screen.contains("'not an srn' is not an SRN"), "{screen}");
+    assert!(
+        screen.contains("No credential typed. Please start again."),
+        "{screen}"
+    );
     assert!(
         screen.contains("You left without voting; no vote was cast."),
         "{screen}"
