@@ -45,7 +45,8 @@ enum Turn {
 /// Entry point of the kiosk: serves voters from `input` (answers one per line)
 /// until it ends, writing every prompt and message to `out`. A voter's
 /// mistake or refusal (wrong credential, already voted, …) is explained and
-/// the next voter is served; only a failure to write to the screen ends it.
+/// the next voter is served; only the end of the input, or failing to read
+/// the keyboard or write the screen, ends it.
 pub fn run_kiosk(
     endpoint: &Endpoint,
     input: &mut impl BufRead,

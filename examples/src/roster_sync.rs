@@ -228,8 +228,14 @@ pub fn sync_roster(
                 )?;
                 report.removed.push(voter.srn.clone());
             }
+            // What was done so far is printed above; a second run does the rest.
             Err(e) => {
-                return Err(e).with_context(|| format!("cannot remove {} from the roll", voter.srn))
+                return Err(e).with_context(|| {
+                    format!(
+                        "cannot remove {} from the roll; the sync stopped there (run it again to finish)",
+                        voter.srn
+                    )
+                })
             }
         }
     }
