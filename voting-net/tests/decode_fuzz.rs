@@ -293,6 +293,9 @@ fn every_unmutated_sample_request_decodes() {
         let line = serde_json::to_vec(&value).expect("encodes");
         let (id, request) = decode_checked(&line)
             .unwrap_or_else(|e| panic!("{value} rejected: {}", e.error.message));
-        assert_eq!((id, request.op().name()), (7, value["op"].as_str().unwrap()));
+        assert_eq!(
+            (id, request.op().name()),
+            (7, value["op"].as_str().unwrap())
+        );
     }
 }
