@@ -48,7 +48,10 @@ pub enum ErrorCode {
     ServerBusy,
     /// The connection was idle for too long and is being closed.
     IdleTimeout,
-    /// The database cannot be reached; nothing was changed. Retry later.
+    /// The database cannot be reached; retry later. Nothing was changed, unless the
+    /// message says the outcome is unknown (the connection broke while committing):
+    /// then check before repeating (a voter: eligibility; a ballot: its receipt).
+    /// Repeating a vote is safe either way: it succeeds or answers `already_voted`.
     DatabaseUnavailable,
     /// An unexpected server-side failure; nothing was changed.
     Internal,
@@ -185,6 +188,14 @@ pub enum VotingError {
     /// The database cannot be reached or timed out.
     #[error("the database is unavailable; nothing was changed ({0})")]
     DatabaseUnavailable(String),
+    /// The connection to the database broke while committing: the change may or
+    /// may not have been made. Code `database_unavailable`.
+    #[error(
+        "the database connection broke while saving, so whether this was done is unknown: \
+         check before repeating it (a voter: check eligibility, or verify a receipt); \
+         repeating a vote is safe, it is counted once at most ({0})"
+    )]
+    OutcomeUnknown(String),
     /// Something unexpected; details are in the server log.
     #[error("internal error: {0}")]
     Internal(String),
@@ -205,7 +216,9 @@ impl VotingError {
             VotingError::WrongState(_) => ErrorCode::WrongState,
             VotingError::Duplicate(_) => ErrorCode::Duplicate,
             VotingError::NotFound(_) => ErrorCode::NotFound,
-            VotingError::DatabaseUnavailable(_) => ErrorCode::DatabaseUnavailable,
+            VotingError::DatabaseUnavailable(_) | VotingError::OutcomeUnknown(_) => {
+                ErrorCode::DatabaseUnavailable
+            }
             VotingError::Internal(_) => ErrorCode::Internal,
         }
     }
