@@ -272,7 +272,10 @@ impl From<mysql::Error> for VotingError {
                     VotingError::Internal(format!("database error {}", se.code))
                 }
             },
+            // A connection that broke mid-packet surfaces as a codec error
+            // wrapping the I/O error (e.g. the database was killed).
             mysql::Error::IoError(_)
+            | mysql::Error::CodecError(_)
             | mysql::Error::DriverError(_)
             | mysql::Error::TlsError(_)
             | mysql::Error::UrlError(_) => {
