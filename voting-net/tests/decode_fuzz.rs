@@ -299,3 +299,19 @@ fn every_unmutated_sample_request_decodes() {
         );
     }
 }
+
+/// An error quotes the offending value, but never all of a huge one.
+#[test]
+fn a_huge_wrong_value_gets_a_short_message() {
+    let huge = "A".repeat(60_000);
+    for line in [
+        serde_json::json!({ "id": 1, "op": "hello", "version": huge }),
+        serde_json::json!({ "id": 1, "op": "voter_add", "srn": "X1", "first_name": "A",
+                            "last_name": "B", "dob": huge }),
+    ] {
+        let rejected = decode_checked(&serde_json::to_vec(&line).unwrap())
+            .err()
+            .unwrap();
+        assert!(rejected.error.message.len() < 1024);
+    }
+}
