@@ -33,11 +33,16 @@ CREATE TABLE IF NOT EXISTS candidates (
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci
 ;
 -- The ballot box: no voter identity, no timestamp. The tally is derived from here.
+-- `seq` and `chain_hash` are set by the sealer shortly after the ballot commits:
+-- ballot `seq` is chained to ballot `seq - 1` (see voting-core's integrity module).
 CREATE TABLE IF NOT EXISTS ballots (
     id            BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
     candidate_srn VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
     receipt_hash  BINARY(32) NOT NULL,
+    seq           BIGINT UNSIGNED NULL,
+    chain_hash    BINARY(32) NULL,
     UNIQUE KEY ballots_receipt (receipt_hash),
+    UNIQUE KEY ballots_seq (seq),
     KEY ballots_candidate (candidate_srn),
     CONSTRAINT ballots_candidate_fk FOREIGN KEY (candidate_srn) REFERENCES candidates (srn)
 ) ENGINE = InnoDB
@@ -58,17 +63,32 @@ CREATE TABLE IF NOT EXISTS login_failures (
 ) ENGINE = InnoDB
 ;
 -- Every state change and admin action. Casting a vote is deliberately not logged.
+-- Lines are chained like ballots (`seq`, `chain_hash`), as they are written.
 CREATE TABLE IF NOT EXISTS audit_log (
-    id     BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
-    at     DATETIME(6) NOT NULL,
-    actor  VARCHAR(100) NOT NULL,
-    action VARCHAR(64) NOT NULL,
-    detail VARCHAR(1000) NOT NULL
+    id         BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    at         DATETIME(6) NOT NULL,
+    actor      VARCHAR(100) NOT NULL,
+    action     VARCHAR(64) NOT NULL,
+    detail     VARCHAR(1000) NOT NULL,
+    seq        BIGINT UNSIGNED NOT NULL,
+    chain_hash BINARY(32) NOT NULL,
+    UNIQUE KEY audit_seq (seq)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci
+;
+-- The head of each hash chain ('ballots', 'audit'): how many links, and the last
+-- link's hash. Its row lock orders the sealers of all server instances.
+CREATE TABLE IF NOT EXISTS chain_heads (
+    chain  VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+    length BIGINT UNSIGNED NOT NULL,
+    head   BINARY(32) NOT NULL
+) ENGINE = InnoDB
+;
+INSERT IGNORE INTO chain_heads (chain, length, head) VALUES
+    ('ballots', 0, REPEAT(CHAR(0), 32)), ('audit', 0, REPEAT(CHAR(0), 32))
 ;
 CREATE TABLE IF NOT EXISTS schema_meta (
     id      TINYINT UNSIGNED NOT NULL PRIMARY KEY,
     version INT UNSIGNED NOT NULL
 ) ENGINE = InnoDB
 ;
-INSERT INTO schema_meta (id, version) VALUES (1, 1) ON DUPLICATE KEY UPDATE version = GREATEST(version, 1)
+INSERT INTO schema_meta (id, version) VALUES (1, 2) ON DUPLICATE KEY UPDATE version = GREATEST(version, 2)

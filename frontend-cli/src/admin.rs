@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Deserialize;
-use voting_core::{Candidate, NewVoter, Srn};
+use voting_core::{Candidate, ElectionState, NewVoter, Srn};
 use voting_net::{Client, ImportStage};
 
 use crate::{output, secrets, usage, Global};
@@ -40,7 +40,8 @@ enum AdminCommand {
         #[command(subcommand)]
         command: ElectionCommand,
     },
-    /// The tally (admins see it whatever the results policy).
+    /// The tally (admins see it whatever the results policy). With --json after
+    /// the close: the whole publication (tally, ballot list, audit log, chain heads).
     Results {
         /// Keep showing the tally as it changes.
         #[arg(long)]
@@ -48,6 +49,12 @@ enum AdminCommand {
     },
     /// The audit log: who did what, when.
     Audit,
+    /// Publish a closed election into DIR: publication.json (for `voting
+    /// recount`), tally.csv, ballots.csv, audit.csv. Never overwrites.
+    Export {
+        /// Directory to write into (created if missing).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -124,7 +131,14 @@ pub fn run(g: &Global, args: AdminArgs) -> anyhow::Result<()> {
             output::status(json, &status);
             Ok(())
         }
+        AdminCommand::Results { watch: false }
+            if json && client.status()?.state == ElectionState::Closed =>
+        {
+            output::json(&client.publication()?);
+            Ok(())
+        }
         AdminCommand::Results { watch } => output::results(json, &mut client, watch),
+        AdminCommand::Export { dir } => crate::integrity::export(json, &mut client, &dir),
         AdminCommand::Audit => {
             let entries = client.audit_log(0, None)?;
             output::audit(json, &entries);

@@ -4,6 +4,7 @@
 //! error into one line on stderr and a non-zero exit code.
 
 mod admin;
+mod integrity;
 mod output;
 mod secrets;
 mod server;
@@ -75,10 +76,19 @@ enum Command {
     },
     /// Cast your vote: lists the candidates, asks for your choice and a confirmation.
     Vote(voter::VoteArgs),
-    /// Check a receipt: is that ballot counted, and for whom.
+    /// Check a receipt: is that ballot counted, for whom, and is the ballot chain intact.
     Verify {
         /// The receipt code you were given (dashes and case don't matter).
         receipt: String,
+        /// The ballot seal you wrote down with it (`#SEQ:HEX`): checked too.
+        #[arg(long)]
+        seal: Option<String>,
+    },
+    /// Recount a published election (`voting admin export`) without a server:
+    /// recomputes the tally and both hash chains and reports any mismatch.
+    Recount {
+        /// publication.json, or the directory the export wrote.
+        file: PathBuf,
     },
     /// Show the tally (when the server's results policy allows).
     Results {
@@ -142,7 +152,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin(args) => admin::run(g, args),
         Command::Check { srn } => voter::check(g, &srn),
         Command::Vote(args) => voter::vote(g, &args),
-        Command::Verify { receipt } => voter::verify(g, &receipt),
+        Command::Verify { receipt, seal } => voter::verify(g, &receipt, seal.as_deref()),
+        Command::Recount { file } => integrity::recount(g.json, &file),
         Command::Results { watch } => {
             let mut client = g.connect()?;
             output::results(g.json, &mut client, watch)

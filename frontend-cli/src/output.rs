@@ -187,19 +187,26 @@ pub fn eligibility(as_json: bool, srn: &str, e: Eligibility) {
     }
 }
 
-/// After a vote: the receipt, shown once.
+/// After a vote: the receipt, shown once, with the ballot's seal.
 pub fn receipt(as_json: bool, r: &CastReceipt) {
     if as_json {
         return json(&serde_json::json!({
             "receipt": r.receipt.expose(),
             "ballot_id": r.ballot_id,
             "candidate": r.candidate,
+            "seal": r.seal,
         }));
     }
     say(&format!("Your vote for {} is counted.", r.candidate));
     say("Your receipt (write it down; it is shown only now):");
     say(&format!("    {}", r.receipt.expose()));
-    say("Anyone holding it can check your ballot later with `voting verify RECEIPT`.");
+    if let Some(seal) = &r.seal {
+        say("and your ballot's seal (its place in the ballot chain; write it down too):");
+        say(&format!("    {}", seal.short()));
+    }
+    say(
+        "Anyone holding them can check your ballot later with `voting verify RECEIPT --seal SEAL`.",
+    );
 }
 
 /// `verify`'s answer.
@@ -207,8 +214,28 @@ pub fn receipt_check(as_json: bool, c: &ReceiptCheck) {
     if as_json {
         return json(c);
     }
-    say(&format!(
-        "This receipt's ballot (number {}) is counted, for {}.",
-        c.ballot_id, c.candidate
-    ));
+    match &c.seal {
+        Some(seal) => say(&format!(
+            "This receipt's ballot is counted, for {}: ballot {} in the chain.",
+            c.candidate,
+            seal.short()
+        )),
+        None => say(&format!(
+            "This receipt's ballot is counted, for {}.",
+            c.candidate
+        )),
+    }
+    if let Some(chain) = &c.chain {
+        if chain.intact {
+            say(&format!(
+                "The ballot chain is intact: {} ballots, head {}.",
+                chain.length, chain.head
+            ));
+        } else {
+            say(&format!(
+                "WARNING: the ballot chain is broken: {}",
+                chain.problem.as_deref().unwrap_or("unknown problem")
+            ));
+        }
+    }
 }

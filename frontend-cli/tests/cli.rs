@@ -451,3 +451,159 @@ fn serve_check_config_reports_what_it_would_do_and_catches_a_wrong_key() {
     let stranger = TestCerts::new();
     fails_with(check(&stranger.key()), "invalid_input");
 }
+
+/// Admins publish a closed election; anyone recounts it without a server; a
+/// ballot edited in the database is caught by `verify` and by the recount, and
+/// an edited publication file by the recount.
+#[test]
+fn a_published_election_recounts_and_tampering_is_caught() {
+    use mysql::prelude::Queryable;
+
+    let e = Election::start();
+    for (srn, name) in [("C1", "Ada"), ("C2", "Grace")] {
+        succeeds(e.admin(&["candidate", "add", srn, "--name", name]));
+    }
+    let mut credentials = Vec::new();
+    for i in 1..=4 {
+        let added = ok_json(e.admin(&[
+            "voter",
+            "add",
+            &format!("S{i}"),
+            "--first-name",
+            "F",
+            "--last-name",
+            "L",
+            "--json",
+        ]));
+        credentials.push(added["credential"].as_str().unwrap().to_string());
+    }
+    succeeds(e.admin(&["election", "open"]));
+    fails_with(
+        e.admin(&["export", "/nonexistent-never-written"]),
+        "wrong_state",
+    );
+
+    // The voter sees their receipt and their ballot's seal.
+    let mut receipts = Vec::new();
+    for (i, credential) in credentials.iter().enumerate() {
+        let choice = if i == 0 { "C2" } else { "C1" };
+        let out = succeeds(e.voter(
+            credential,
+            &[
+                "vote",
+                "--srn",
+                &format!("S{}", i + 1),
+                "--candidate",
+                choice,
+                "--yes",
+            ],
+        ));
+        let lines: Vec<&str> = out.lines().map(str::trim).collect();
+        let receipt = lines[lines
+            .iter()
+            .position(|l| l.starts_with("Your receipt"))
+            .unwrap()
+            + 1];
+        let seal = lines[lines
+            .iter()
+            .position(|l| l.contains("ballot's seal"))
+            .unwrap()
+            + 1];
+        assert!(
+            seal.starts_with('#') && seal.len() == "#1:".len() + 16,
+            "{seal}"
+        );
+        receipts.push((receipt.to_string(), seal.to_string()));
+    }
+    let verified = succeeds(
+        e.command()
+            .args(["verify", &receipts[0].0, "--seal", &receipts[0].1])
+            .output()
+            .unwrap(),
+    );
+    assert!(verified.contains("is counted, for C2"), "{verified}");
+    assert!(
+        verified.contains("The ballot chain is intact: 4 ballots"),
+        "{verified}"
+    );
+
+    succeeds(e.admin(&["election", "close"]));
+    let published = ok_json(e.admin(&["results", "--json"]));
+    assert_eq!(published["ballots"].as_array().unwrap().len(), 4);
+    assert_eq!(published["ballot_chain"]["length"], 4);
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("published");
+    let said = succeeds(e.admin(&["export", export.to_str().unwrap()]));
+    assert!(said.contains("Published 4 ballots"), "{said}");
+    let ballots_csv = std::fs::read_to_string(export.join("ballots.csv")).unwrap();
+    assert_eq!(
+        ballots_csv.lines().next(),
+        Some("seq,candidate,receipt_hash,chain_hash")
+    );
+    assert_eq!(ballots_csv.lines().count(), 5);
+    // Exports never overwrite.
+    fails_with(
+        e.admin(&["export", export.to_str().unwrap()]),
+        "invalid_input",
+    );
+
+    let recount = |path: &Path| {
+        Command::new(VOTING)
+            .arg("recount")
+            .arg(path)
+            .output()
+            .unwrap()
+    };
+    let clean = succeeds(recount(&export));
+    assert!(clean.contains("Recounted 4 ballots"), "{clean}");
+    assert!(clean.contains("The publication is consistent"), "{clean}");
+
+    // A published count edited by hand: the recount disagrees, and says where.
+    let json_path = export.join("publication.json");
+    let mut doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    doc["tally"]["candidates"][0]["votes"] = Value::from(1);
+    let forged = dir.path().join("forged.json");
+    std::fs::write(&forged, doc.to_string()).unwrap();
+    let out = recount(&forged);
+    assert!(text(&out.stdout).contains("C1 (Ada): the tally states 1 votes, the ballots hold 3"));
+    fails_with(out, "integrity_violation");
+
+    // A ballot moved to the other candidate directly in the database.
+    e.db.conn()
+        .query_drop("UPDATE ballots SET candidate_srn = 'C1' WHERE candidate_srn = 'C2'")
+        .unwrap();
+    for (receipt, seal) in &receipts {
+        let out = e
+            .command()
+            .args(["verify", receipt, "--seal", seal])
+            .output()
+            .unwrap();
+        assert!(text(&out.stdout).contains("WARNING: the ballot chain is broken"));
+        fails_with(out, "integrity_violation");
+    }
+    let export2 = dir.path().join("after-tampering");
+    succeeds(e.admin(&["export", export2.to_str().unwrap()]));
+    let out = recount(&export2);
+    assert!(
+        text(&out.stdout).contains("Ballot chain: BROKEN"),
+        "{}",
+        text(&out.stdout)
+    );
+    fails_with(out, "integrity_violation");
+}
+
+/// The demo publication in docs/ stays readable by the current `voting recount`.
+#[test]
+fn the_documented_demo_publication_recounts_clean() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/demo-publication");
+    let out = succeeds(
+        Command::new(VOTING)
+            .arg("recount")
+            .arg(&dir)
+            .output()
+            .unwrap(),
+    );
+    assert!(out.contains("Recounted 5 ballots"), "{out}");
+    assert!(out.contains("Audit chain: intact, 10 links"), "{out}");
+}

@@ -55,6 +55,9 @@ pub enum ErrorCode {
     DatabaseUnavailable,
     /// An unexpected server-side failure; nothing was changed.
     Internal,
+    /// A hash chain or a recount does not match: ballots or audit lines were
+    /// changed, added or removed behind the system's back.
+    IntegrityViolation,
     /// Client side: the server could not be reached, or the connection broke.
     ConnectionFailed,
     /// Client side: the TLS handshake failed (e.g. the server is not trusted by the CA file).
@@ -68,7 +71,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::InvalidInput,
         ErrorCode::MalformedRequest,
         ErrorCode::UnknownOp,
@@ -88,6 +91,7 @@ impl ErrorCode {
         ErrorCode::IdleTimeout,
         ErrorCode::DatabaseUnavailable,
         ErrorCode::Internal,
+        ErrorCode::IntegrityViolation,
         ErrorCode::ConnectionFailed,
         ErrorCode::TlsFailed,
         ErrorCode::ProtocolError,
@@ -116,6 +120,7 @@ impl ErrorCode {
             ErrorCode::IdleTimeout => "idle_timeout",
             ErrorCode::DatabaseUnavailable => "database_unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::IntegrityViolation => "integrity_violation",
             ErrorCode::ConnectionFailed => "connection_failed",
             ErrorCode::TlsFailed => "tls_failed",
             ErrorCode::ProtocolError => "protocol_error",
@@ -199,6 +204,9 @@ pub enum VotingError {
     /// Something unexpected; details are in the server log.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A chain or a recount does not match what was recorded.
+    #[error("integrity check failed: {0}")]
+    IntegrityViolation(String),
 }
 
 impl VotingError {
@@ -220,6 +228,7 @@ impl VotingError {
                 ErrorCode::DatabaseUnavailable
             }
             VotingError::Internal(_) => ErrorCode::Internal,
+            VotingError::IntegrityViolation(_) => ErrorCode::IntegrityViolation,
         }
     }
 

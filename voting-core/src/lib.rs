@@ -17,6 +17,10 @@
 //!   records only *that* a voter voted. The [`Tally`] is counted from the ballots.
 //! - **Receipts.** Each ballot gets a random receipt (140 bits) whose hash is stored
 //!   with it: [`Store::verify_receipt`] tells its holder the ballot is counted.
+//! - **Tamper evidence.** Ballots and audit lines are hash-chained ([`integrity`]);
+//!   a voter keeps their ballot's place in the chain ([`BallotSeal`]) with the
+//!   receipt, and after the close [`Store::publication`] gives everyone the ballot
+//!   list to [`integrity::recount`].
 //! - **Errors** are one enum, [`VotingError`], whose [`ErrorCode`] is stable and
 //!   travels on the wire.
 //!
@@ -60,12 +64,14 @@
 
 pub mod credentials;
 mod error;
+pub mod integrity;
 mod policy;
 mod store;
 mod types;
 
 pub use credentials::{HashCost, HashLimiter, Secret};
 pub use error::{ErrorCode, Result, VotingError};
+pub use integrity::{BallotSeal, ChainCheck, Publication, RecountReport};
 pub use policy::{ResultsPolicy, Role};
 pub use store::audit::AUDIT_PAGE_MAX;
 pub use store::{

@@ -6,6 +6,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::integrity::{BallotSeal, ChainCheck};
+
 use crate::error::{Result, VotingError};
 
 /// Longest SRN accepted.
@@ -392,13 +394,21 @@ pub enum Eligibility {
     NotOnRoll,
 }
 
-/// What a receipt proves: the ballot is in the box, for this candidate.
+/// What a receipt proves: the ballot is in the box, for this candidate, at this
+/// place in the ballot chain, and whether the whole chain is intact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReceiptCheck {
-    /// The ballot's position in the box.
+    /// The ballot's row in the box.
     pub ballot_id: u64,
     /// The candidate the ballot counts for.
     pub candidate: Srn,
+    /// Where the ballot sits in the ballot chain (compare with what the voter
+    /// wrote down when voting: [`BallotSeal::matches`]).
+    #[serde(default)]
+    pub seal: Option<BallotSeal>,
+    /// The ballot chain recomputed from the first ballot to the current head.
+    #[serde(default)]
+    pub chain: Option<ChainCheck>,
 }
 
 /// One line of the audit log.

@@ -302,11 +302,20 @@ impl Client {
         self.call(&Request::Logout)
     }
 
-    /// Checks a receipt: is the ballot counted, and for whom. Errors: `not_found`.
+    /// Checks a receipt: is the ballot counted, for whom, where in the ballot
+    /// chain, and is the whole chain intact ([`ReceiptCheck::chain`]). Errors:
+    /// `not_found`.
     pub fn verify(&mut self, receipt: &str) -> Result<ReceiptCheck, NetError> {
         self.call(&Request::Verify {
             receipt: receipt.to_string(),
         })
+    }
+
+    /// Everything published about a closed election — tally, ballot list, audit
+    /// log, chain heads — to save and recount with [`voting_core::integrity::recount`].
+    /// Admins only. Errors: `wrong_state` until the election is closed.
+    pub fn publication(&mut self) -> Result<voting_core::Publication, NetError> {
+        self.call(&Request::Publication)
     }
 
     /// The current tally. Errors: `forbidden` (results not yet public).
@@ -351,6 +360,7 @@ impl Client {
             receipt: Secret::new(reply.receipt),
             ballot_id: reply.ballot_id,
             candidate: reply.candidate,
+            seal: reply.seal,
         })
     }
 

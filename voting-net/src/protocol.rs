@@ -79,6 +79,9 @@ pub enum Op {
     ElectionClose,
     /// `audit`: read the audit log.
     Audit,
+    /// `publication`: everything published about a closed election (ballot list,
+    /// audit log, chain heads, tally), for anyone to recount.
+    Publication,
 }
 
 /// Who may perform an operation.
@@ -98,7 +101,7 @@ pub enum Access {
 
 impl Op {
     /// Every operation, in documentation order.
-    pub const ALL: [Op; 25] = [
+    pub const ALL: [Op; 26] = [
         Op::Hello,
         Op::LoginAdmin,
         Op::LoginVoter,
@@ -124,6 +127,7 @@ impl Op {
         Op::ElectionOpen,
         Op::ElectionClose,
         Op::Audit,
+        Op::Publication,
     ];
 
     /// The wire name (`"op"` field).
@@ -154,6 +158,7 @@ impl Op {
             Op::ElectionOpen => "election_open",
             Op::ElectionClose => "election_close",
             Op::Audit => "audit",
+            Op::Publication => "publication",
         }
     }
 
@@ -185,7 +190,8 @@ impl Op {
             | Op::CandidateRemove
             | Op::ElectionOpen
             | Op::ElectionClose
-            | Op::Audit => Access::Admin,
+            | Op::Audit
+            | Op::Publication => Access::Admin,
         }
     }
 
@@ -304,6 +310,8 @@ pub enum Request {
         #[serde(default)]
         limit: Option<u32>,
     },
+    /// Reads the publication of a closed election.
+    Publication,
 }
 
 impl Request {
@@ -335,6 +343,7 @@ impl Request {
             Request::ElectionOpen => Op::ElectionOpen,
             Request::ElectionClose => Op::ElectionClose,
             Request::Audit { .. } => Op::Audit,
+            Request::Publication => Op::Publication,
         }
     }
 
@@ -495,7 +504,9 @@ pub enum Event {
         /// Voters in the import.
         total: u64,
     },
-    /// The server is closing this connection (idle, busy, or a broken line).
+    /// The server is closing this connection: idle too long (`idle_timeout`), at its
+    /// connection limit or shutting down (`server_busy`). A line over the limit is
+    /// answered with a `line_too_long` response instead, then the connection closes.
     Closing {
         /// Why.
         error: WireError,
@@ -541,6 +552,10 @@ pub struct CastReply {
     pub ballot_id: u64,
     /// The candidate the ballot counts for.
     pub candidate: Srn,
+    /// The ballot's place in the ballot chain and the chain hash after it (absent
+    /// only if sealing failed after the commit: the vote counts; `verify` gives it).
+    #[serde(default)]
+    pub seal: Option<voting_core::BallotSeal>,
 }
 
 /// Result of `eligibility`.

@@ -319,6 +319,7 @@ impl Session<'_> {
                     receipt: receipt.receipt.expose().to_string(),
                     ballot_id: receipt.ballot_id,
                     candidate: receipt.candidate,
+                    seal: receipt.seal,
                 })
             }
             Request::VoterAdd { voter } => {
@@ -370,10 +371,10 @@ impl Session<'_> {
                 json(serde_json::json!({}))
             }
             Request::CandidateAdd { candidate } => {
-                store
+                let added = store
                     .add_candidate(self.admin()?, &candidate)
                     .map_err(wire)?;
-                json(&candidate)
+                json(&added)
             }
             Request::CandidateRemove { srn } => {
                 store.remove_candidate(self.admin()?, &srn).map_err(wire)?;
@@ -381,6 +382,7 @@ impl Session<'_> {
             }
             Request::ElectionOpen => json(store.open_election(self.admin()?).map_err(wire)?),
             Request::ElectionClose => json(store.close_election(self.admin()?).map_err(wire)?),
+            Request::Publication => json(store.publication(self.admin()?).map_err(wire)?),
             Request::Audit { after, limit } => {
                 let limit = limit.unwrap_or(AUDIT_PAGE_MAX);
                 json(store.audit_log(self.admin()?, after, limit).map_err(wire)?)

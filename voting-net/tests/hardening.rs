@@ -92,6 +92,7 @@ fn expected_roles(op: Op) -> Option<&'static [Role]> {
         ("election_open", &[Admin]),
         ("election_close", &[Admin]),
         ("audit", &[Admin]),
+        ("publication", &[Admin]), // wrong_state while open, but not forbidden
     ];
     expected
         .iter()
@@ -151,6 +152,7 @@ fn sample(op: Op) -> Request {
             after: 0,
             limit: Some(1),
         },
+        Op::Publication => Request::Publication,
     }
 }
 

@@ -7,6 +7,7 @@ use super::election::locked_state;
 use super::{Failure, Store, VoterSession};
 use crate::credentials::{generate_receipt, receipt_hash, Secret};
 use crate::error::{Result, VotingError};
+use crate::integrity::BallotSeal;
 use crate::types::{ElectionState, ReceiptCheck, Srn};
 
 /// What a voter gets back for a counted ballot.
@@ -19,6 +20,11 @@ pub struct CastReceipt {
     pub ballot_id: u64,
     /// The candidate the ballot counts for.
     pub candidate: Srn,
+    /// Where the ballot sits in the ballot chain, and the chain hash after it: the
+    /// voter writes down [`BallotSeal::short`] with the receipt. `None` only if
+    /// sealing failed after the vote committed (the vote counts; a later
+    /// [`Store::verify_receipt`] gives the seal).
+    pub seal: Option<BallotSeal>,
 }
 
 impl Store {
@@ -75,17 +81,26 @@ impl Store {
             tx.last_insert_id()
                 .ok_or_else(|| Failure::Rule(VotingError::Internal("no ballot id".into())))
         })?;
+        // The vote has committed: from here on, nothing may turn it into an error.
+        let seal = self
+            .seal_ballot(ballot_id)
+            .inspect_err(|e| log::warn!("ballot {ballot_id} committed but not sealed yet: {e}"))
+            .ok();
         Ok(CastReceipt {
             receipt,
             ballot_id,
             candidate: candidate.clone(),
+            seal,
         })
     }
 
-    /// Finds the ballot a receipt belongs to. Anyone holding the receipt may ask:
-    /// the receipt itself (140 random bits) is the authorization.
+    /// Finds the ballot a receipt belongs to, with its place in the ballot chain,
+    /// and recomputes the whole chain. Anyone holding the receipt may ask: the
+    /// receipt itself (140 random bits) is the authorization.
     ///
-    /// Errors: `not_found` when no ballot carries this receipt.
+    /// A broken chain is not an error: the check says where it breaks
+    /// ([`ReceiptCheck::chain`]). Errors: `not_found` when no ballot carries this
+    /// receipt.
     pub fn verify_receipt(&self, receipt: &str) -> Result<ReceiptCheck> {
         let hash = receipt_hash(receipt);
         let row: Option<(u64, String)> = self.conn()?.exec_first(
@@ -93,10 +108,13 @@ impl Store {
             (&hash[..],),
         )?;
         let (ballot_id, candidate) =
-            row.ok_or_else(|| VotingError::NotFound("a ballot with this receipt".into()))?;
+            row.ok_or_else(|| VotingError::NotFound("ballot with this receipt".into()))?;
+        let seal = self.seal_ballot(ballot_id)?;
         Ok(ReceiptCheck {
             ballot_id,
             candidate: Srn::parse(&candidate)?,
+            seal: Some(seal),
+            chain: Some(self.check_ballot_chain()?),
         })
     }
 }

@@ -109,6 +109,10 @@ impl Store {
             Ok(())
         })?;
         log::info!("election closed by {}", admin.name());
+        // Seal the last ballots now, so the chain head is final at the close.
+        if let Err(e) = self.seal_pending() {
+            log::warn!("sealing after the close failed (the next receipt check or publication retries): {e}");
+        }
         self.election_status()
     }
 

@@ -11,6 +11,7 @@ mod ballots;
 mod candidates;
 mod election;
 mod roll;
+mod seal;
 
 use std::time::Duration;
 
@@ -121,6 +122,7 @@ pub struct Store {
     pool: Pool,
     config: StoreConfig,
     hashing: HashLimiter,
+    sealer: seal::Sealer,
 }
 
 impl Store {
@@ -151,6 +153,7 @@ impl Store {
             pool,
             config,
             hashing,
+            sealer: seal::Sealer::default(),
         })
     }
 
@@ -249,7 +252,10 @@ fn schema_statements() -> impl Iterator<Item = &'static str> {
 }
 
 /// Writes one audit line inside the caller's transaction, so the action and its
-/// record commit together or not at all.
+/// record commit together or not at all, and chains it to the previous line.
+///
+/// The audit chain's head row is locked last in every transaction that takes it,
+/// so it orders admin actions without risking a deadlock cycle.
 pub(crate) fn audit(
     tx: &mut Transaction<'_>,
     actor: &str,
@@ -257,10 +263,21 @@ pub(crate) fn audit(
     detail: &str,
 ) -> mysql::Result<()> {
     let detail: String = detail.chars().take(1000).collect();
+    let (length, prev) = seal::locked_head(tx, seal::AUDIT_CHAIN)?;
+    let seq = length + 1;
+    // The time as stored and as published (the hash covers the published form).
+    let (at, at_rfc3339): (String, String) = tx
+        .query_first(format!(
+            "SELECT CAST(t AS CHAR), {} FROM (SELECT UTC_TIMESTAMP(6) AS t) now",
+            rfc3339("t")
+        ))?
+        .unwrap_or_default();
+    let hash = crate::integrity::audit_link(&prev, seq, &at_rfc3339, actor, action, &detail);
     tx.exec_drop(
-        "INSERT INTO audit_log (at, actor, action, detail) VALUES (UTC_TIMESTAMP(6), ?, ?, ?)",
-        (actor, action, detail),
-    )
+        "INSERT INTO audit_log (at, actor, action, detail, seq, chain_hash) VALUES (?, ?, ?, ?, ?, ?)",
+        (at, actor, action, detail, seq, &hash[..]),
+    )?;
+    seal::set_head(tx, seal::AUDIT_CHAIN, seq, &hash)
 }
 
 /// SQL for a DATETIME column rendered as RFC 3339 UTC.
