@@ -112,8 +112,8 @@ fn election(url: &str, candidates: usize, voters: usize) -> (Store, Vec<(String,
 /// What the voting clients saw.
 #[derive(Default)]
 struct Ledger {
-    /// Acknowledged votes: (receipt, candidate).
-    acked: Vec<(String, Srn)>,
+    /// Acknowledged votes: (receipt, candidate, the seal written down with it).
+    acked: Vec<(String, Srn, Option<String>)>,
     /// Casts that got no answer (or an "outcome unknown") and whose retry found
     /// the vote already counted: committed, never acknowledged.
     counted_unacked: usize,
@@ -200,9 +200,9 @@ fn kiosk(
             }
             match c.cast(&candidate) {
                 Ok(receipt) => {
-                    ledger
-                        .acked
-                        .push((receipt.receipt.expose().to_string(), candidate));
+                    let seal = receipt.seal.as_ref().map(|s| s.short());
+                    let code = receipt.receipt.expose().to_string();
+                    ledger.acked.push((code, candidate, seal));
                     acked.fetch_add(1, Ordering::SeqCst);
                     ledger.cast_on_retry += usize::from(uncertain);
                     break;
@@ -281,16 +281,28 @@ fn wait_for(acked: &AtomicUsize, n: usize, limit: Duration) {
     }
 }
 
-/// Every acknowledged receipt verifies, for its candidate; and the box, the roll
+/// Every acknowledged receipt verifies, for its candidate, with the ballot chain
+/// intact and its seal unchanged; and the box, the roll
 /// and the count agree: as many ballots as voters marked voted as votes counted,
 /// one per voter.
 fn assert_consistent(store: &Store, addr: &str, certs: &TestCerts, ledger: &Ledger, voters: u64) {
     assert!(ledger.unexpected.is_empty(), "{:#?}", ledger.unexpected);
     let config = ClientConfig::from_ca_file(certs.ca()).unwrap();
     let mut c = Client::connect(addr, &config).expect("connect after the trouble");
-    for (receipt, candidate) in &ledger.acked {
+    for (receipt, candidate, written_seal) in &ledger.acked {
         let check = c.verify(receipt).expect("an acknowledged receipt verifies");
         assert_eq!(&check.candidate, candidate);
+        // The ballot chain came through intact, and the seal the voter wrote
+        // down still matches.
+        let chain = check.chain.expect("verify checks the chain");
+        assert!(chain.intact, "{:?}", chain.problem);
+        if let (Some(written), Some(seal)) = (written_seal, &check.seal) {
+            assert!(
+                seal.matches(written),
+                "seal {written} became {}",
+                seal.short()
+            );
+        }
     }
     let tally = store.tally().unwrap();
     let counted: u64 = tally.candidates.iter().map(|c| c.votes).sum();
