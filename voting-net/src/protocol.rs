@@ -432,7 +432,12 @@ pub fn decode_request(line: &[u8]) -> Result<(u64, Request), RejectedRequest> {
             } else {
                 ErrorCode::MalformedRequest
             };
-            Err(reject(Some(id), code, format!("{op_name}: {message}")))
+            // serde quotes the offending value, which may be most of a 64 KiB line.
+            Err(reject(
+                Some(id),
+                code,
+                format!("{op_name}: {}", truncate(&message, 300)),
+            ))
         }
     }
 }
