@@ -11,9 +11,7 @@
 //!   the protocol has no operation to change a voter, and removing and re-adding
 //!   one would silently invalidate the credential they were given.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -235,7 +233,7 @@ fn add_voters(
 ) -> anyhow::Result<()> {
     // Created before the import, so that a file problem never leaves new
     // voters on the roll without anyone knowing their credentials.
-    let mut file = create_private(path)?;
+    let mut file = voting_core::roll_file::create_private(path)?;
     let imported = match client.import_voters(voters, progress) {
         Ok(imported) => imported,
         Err(e) => {
@@ -244,45 +242,13 @@ fn add_voters(
             return Err(e).context("the new voters were not added (the import is all or none)");
         }
     };
-    let names: HashMap<&Srn, &NewVoter> = voters.iter().map(|v| (&v.srn, v)).collect();
-    let written = (|| -> anyhow::Result<()> {
-        let mut writer = csv::Writer::from_writer(&mut file);
-        writer.write_record(["srn", "first_name", "last_name", "credential"])?;
-        for issued in &imported {
-            let (first, last) = names
-                .get(&issued.srn)
-                .map_or(("", ""), |v| (v.first_name.as_str(), v.last_name.as_str()));
-            writer.write_record([issued.srn.as_str(), first, last, issued.credential.expose()])?;
-        }
-        writer.flush()?;
-        drop(writer);
-        file.sync_all()?;
-        Ok(())
-    })();
+    let written = voting_core::roll_file::write_credentials(&mut file, voters, &imported);
     written.with_context(|| {
         format!(
             "the new voters are on the roll, but their credentials could not be saved to {}: \
              issue new ones with `voting admin voter reset-credential SRN`",
             path.display()
         )
-    })
-}
-
-/// Creates `path` for writing, readable only by its owner; never overwrites.
-fn create_private(path: &Path) -> anyhow::Result<File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            anyhow::anyhow!(
-                "{} already exists: choose a new file (credentials are never overwritten)",
-                path.display()
-            )
-        } else {
-            anyhow::Error::new(e).context(format!("cannot create {}", path.display()))
-        }
     })
 }
 

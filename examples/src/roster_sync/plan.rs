@@ -1,11 +1,9 @@
 //! Reading the wanted roll from CSV and comparing it with the server's: no
 //! network, no side effects.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Read;
 
-use anyhow::{bail, Context};
-use serde::Deserialize;
 use voting_core::{NewVoter, Srn, Voter};
 
 /// What differs between the CSV and the roll.
@@ -23,63 +21,13 @@ pub struct SyncPlan {
     pub unchanged: usize,
 }
 
-/// One CSV row as people write it: every field is text, checked afterwards.
-#[derive(Deserialize)]
-struct Row {
-    srn: String,
-    first_name: String,
-    last_name: String,
-    #[serde(default)]
-    dob: Option<String>,
-}
-
 /// Reads and checks a roll CSV (`srn,first_name,last_name,dob`; `dob` may be
-/// empty or absent). `source` names the input in messages. Refuses an empty
-/// file and an SRN listed twice: syncing against either would remove voters
-/// by mistake.
+/// empty or absent) with the library's reader, the one `voting admin voter
+/// import` uses. `source` names the input in messages. It refuses an empty file
+/// and an SRN listed twice: syncing against either would remove voters by
+/// mistake.
 pub fn read_roll_csv(input: impl Read, source: &str) -> anyhow::Result<Vec<NewVoter>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(input);
-    let headers = reader
-        .headers()
-        .with_context(|| format!("cannot read the header of {source}"))?
-        .clone();
-    for needed in ["srn", "first_name", "last_name"] {
-        if !headers.iter().any(|h| h == needed) {
-            bail!(
-                "{source}: the header must be srn,first_name,last_name,dob (no '{needed}' column)"
-            );
-        }
-    }
-    let mut roll = Vec::new();
-    let mut lines: HashMap<Srn, u64> = HashMap::new();
-    for record in reader.records() {
-        let record = record.with_context(|| format!("{source}: unreadable row"))?;
-        // The row's line in the file, for the person fixing it.
-        let line = record.position().map_or(0, |p| p.line());
-        let row: Row = record
-            .deserialize(Some(&headers))
-            .with_context(|| format!("{source} line {line}"))?;
-        let voter = NewVoter::parse(
-            &row.srn,
-            &row.first_name,
-            &row.last_name,
-            row.dob.as_deref(),
-        )
-        .with_context(|| format!("{source} line {line}"))?;
-        if let Some(first) = lines.insert(voter.srn.clone(), line) {
-            bail!(
-                "{source} line {line}: {} is already on line {first}",
-                voter.srn
-            );
-        }
-        roll.push(voter);
-    }
-    if roll.is_empty() {
-        bail!("{source} lists no voters: refusing to empty the roll");
-    }
-    Ok(roll)
+    Ok(voting_core::roll_file::read_roll_csv(input, source)?)
 }
 
 /// Compares the wanted roll with the server's. Pure: no I/O.
@@ -155,7 +103,7 @@ mod tests {
                 .map(|e| format!("{e:#}"))
                 .unwrap_or_default()
         };
-        assert!(refused("srn,first_name,last_name,dob\n").contains("refusing to empty the roll"));
+        assert!(refused("srn,first_name,last_name,dob\n").contains("no voters in the file"));
         let twice = refused("srn,first_name,last_name\nS1,A,B\ns1,C,D\n");
         assert!(twice.contains("S1 is already on line 2"), "{twice}");
         assert!(refused("srn,name\nS1,A\n").contains("no 'first_name' column"));
