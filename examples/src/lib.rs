@@ -1,7 +1,20 @@
 //! How an integrator embeds `voting-core` and `voting-net` in a program of its
-//! own. The demo election behind `examples/examples/embedded_election.rs` lives
-//! here so that a test runs exactly what the example runs.
+//! own. Each example's logic lives here, so that a test runs exactly what the
+//! example runs; the programs in `examples/examples/` only read their settings:
+//!
+//! - [`run_demo_election`] (`embedded_election`): a server inside your program.
+//! - [`roster_sync`] (`roster_sync`): reconcile the roll with a CSV, as an admin.
+//! - [`live_results`] (`live_results`): print the tally each time it changes.
+//! - [`kiosk`] (`kiosk`): a polling-station loop, one voter after another.
+//!
+//! [`connect`] holds what the client examples share: `--server`/`--ca` (and
+//! `VOTING_SERVER`/`VOTING_CA`), the admin password, the exit code.
 #![warn(missing_docs)]
+
+pub mod connect;
+pub mod kiosk;
+pub mod live_results;
+pub mod roster_sync;
 
 use std::fmt;
 use std::io::Write;

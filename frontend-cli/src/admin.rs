@@ -1,17 +1,14 @@
 //! `voting admin --user NAME …`: the admin commands, each one a client call.
 
-use std::fs::File;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde::Deserialize;
-use voting_core::{Candidate, ElectionState, NewVoter, Srn};
+use voting_core::{roll_file, Candidate, ElectionState, NewVoter, Srn};
 use voting_net::{Client, ImportStage};
 
-use crate::{output, secrets, usage, Global};
+use crate::{output, secrets, Global};
 
 /// Options of `voting admin`.
 #[derive(Args)]
@@ -199,69 +196,9 @@ fn candidate(json: bool, client: &mut Client, command: CandidateCommand) -> anyh
     Ok(())
 }
 
-/// One CSV row as written by people: every field is text.
-#[derive(Deserialize)]
-struct Row {
-    srn: String,
-    first_name: String,
-    last_name: String,
-    #[serde(default)]
-    dob: Option<String>,
-}
-
-fn read_roll(file: &Path) -> anyhow::Result<Vec<NewVoter>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_path(file)
-        .with_context(|| format!("cannot read {}", file.display()))?;
-    let headers = reader.headers()?.clone();
-    for needed in ["srn", "first_name", "last_name"] {
-        if !headers.iter().any(|h| h == needed) {
-            return Err(usage(format!(
-                "{}: the header must be srn,first_name,last_name,dob (no '{needed}' column)",
-                file.display()
-            )));
-        }
-    }
-    let mut roll = Vec::new();
-    for (i, row) in reader.deserialize::<Row>().enumerate() {
-        let line = i + 2;
-        let row = row.with_context(|| format!("{} line {line}", file.display()))?;
-        let voter = NewVoter::parse(
-            &row.srn,
-            &row.first_name,
-            &row.last_name,
-            row.dob.as_deref(),
-        )
-        .with_context(|| format!("{} line {line}", file.display()))?;
-        roll.push(voter);
-    }
-    if roll.is_empty() {
-        return Err(usage(format!("{}: no voters in the file", file.display())));
-    }
-    Ok(roll)
-}
-
-/// Creates the credentials file before importing, so that a file problem never
-/// leaves imported voters without their credentials.
-fn create_private(path: &Path) -> anyhow::Result<File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(file) => Ok(file),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(usage(format!(
-            "{} already exists: choose a new file (credentials are never overwritten)",
-            path.display()
-        ))),
-        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot create {}", path.display()))),
-    }
-}
-
 fn import(json: bool, client: &mut Client, file: &Path, out: &Path) -> anyhow::Result<()> {
-    let roll = read_roll(file)?;
-    let mut credentials_file = create_private(out)?;
+    let roll = roll_file::read_roll_file(file)?;
+    let mut credentials_file = roll_file::create_private(out)?;
     let bar = ProgressBar::with_draw_target(Some(roll.len() as u64), draw_target());
     bar.set_style(
         ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({eta} left)")
@@ -284,20 +221,7 @@ fn import(json: bool, client: &mut Client, file: &Path, out: &Path) -> anyhow::R
             return Err(e.into());
         }
     };
-    let mut writer = csv::Writer::from_writer(&mut credentials_file);
-    writer.write_record(["srn", "first_name", "last_name", "credential"])?;
-    let names: std::collections::HashMap<&Srn, &NewVoter> =
-        roll.iter().map(|v| (&v.srn, v)).collect();
-    for issued in &imported {
-        let (first, last) = names
-            .get(&issued.srn)
-            .map_or(("", ""), |v| (v.first_name.as_str(), v.last_name.as_str()));
-        writer.write_record([issued.srn.as_str(), first, last, issued.credential.expose()])?;
-    }
-    writer.flush()?;
-    drop(writer);
-    credentials_file.flush()?;
-    credentials_file.sync_all()?;
+    roll_file::write_credentials(&mut credentials_file, &roll, &imported)?;
     if json {
         output::json(&serde_json::json!({
             "imported": imported.len(),

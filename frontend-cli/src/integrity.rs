@@ -117,9 +117,10 @@ pub fn recount(as_json: bool, path: &Path) -> anyhow::Result<()> {
     if report.is_clean() {
         Ok(())
     } else {
+        let n = report.problems.len();
         Err(VotingError::IntegrityViolation(format!(
-            "{} problem(s) found in {}",
-            report.problems.len(),
+            "{n} {} found in {}",
+            if n == 1 { "problem" } else { "problems" },
             file.display()
         ))
         .into())

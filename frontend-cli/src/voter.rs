@@ -79,7 +79,24 @@ pub fn vote(g: &Global, args: &VoteArgs) -> anyhow::Result<()> {
             return Err(usage("not confirmed; no vote was cast"));
         }
     }
-    let receipt = client.cast(&chosen)?;
+    let receipt = client.cast(&chosen).map_err(|e| {
+        // (A database failure during the commit says so itself, in its message.)
+        let unknown = matches!(
+            e.code(),
+            ErrorCode::ConnectionFailed | ErrorCode::ProtocolError
+        );
+        let e = anyhow::Error::new(e);
+        if unknown {
+            // The request may have reached the server and committed.
+            e.context(format!(
+                "your vote may or may not have been counted: run `voting check --srn {}` \
+                 (\"already voted\" means it was; otherwise vote again)",
+                args.srn
+            ))
+        } else {
+            e
+        }
+    })?;
     output::receipt(g.json, &receipt);
     Ok(())
 }

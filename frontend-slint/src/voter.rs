@@ -201,9 +201,12 @@ fn cast(ui: &VoterWindow, worker: &Worker) {
         },
         move |ui, receipt| {
             ui.set_receipt(receipt.receipt.expose().into());
+            let seal = receipt.seal.as_ref().map_or(String::new(), |s| {
+                format!(" Write down its seal too: {}", s.short())
+            });
             ui.set_receipt_note(
                 format!(
-                    "Your ballot for {name} ({}) is in the box.",
+                    "Your ballot for {name} ({}) is in the box.{seal}",
                     receipt.candidate
                 )
                 .into(),
@@ -226,10 +229,24 @@ fn check_receipt(ui: &VoterWindow, worker: &Worker) {
                 .find(|c| c.srn == check.candidate.as_str())
                 .map(|c| format!(" ({})", c.name))
                 .unwrap_or_default();
+            let place = check
+                .seal
+                .as_ref()
+                .map_or(String::new(), |s| format!(" as ballot {}", s.short()));
+            let chain = match &check.chain {
+                Some(c) if c.intact => {
+                    format!(" The ballot chain is intact ({} ballots).", c.length)
+                }
+                Some(c) => format!(
+                    " WARNING: the ballot chain is broken: {}",
+                    c.problem.as_deref().unwrap_or("unknown problem")
+                ),
+                None => String::new(),
+            };
             ui.set_receipt_check_result(
                 format!(
-                    "Counted: ballot #{} is in the box, for candidate {}{name}.",
-                    check.ballot_id, check.candidate
+                    "Counted{place}, for candidate {}{name}.{chain}",
+                    check.candidate
                 )
                 .into(),
             );

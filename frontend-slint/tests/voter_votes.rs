@@ -68,6 +68,8 @@ fn a_voter_signs_in_chooses_confirms_and_keeps_a_verifiable_receipt() {
         shows(ui, "Receipt check: Counted")
     });
     assert!(shows(&ui, "for candidate C2 (Candidate 2)"));
+    assert!(shows(&ui, "as ballot #1:"));
+    assert!(shows(&ui, "The ballot chain is intact (1 ballots)."));
 
     // This server shows results live.
     press(&ui, "Back");

@@ -48,7 +48,10 @@ pub enum ErrorCode {
     ServerBusy,
     /// The connection was idle for too long and is being closed.
     IdleTimeout,
-    /// The database cannot be reached; nothing was changed. Retry later.
+    /// The database cannot be reached; retry later. Nothing was changed, unless the
+    /// message says the outcome is unknown (the connection broke while committing):
+    /// then check before repeating (a voter: eligibility; a ballot: its receipt).
+    /// Repeating a vote is safe either way: it succeeds or answers `already_voted`.
     DatabaseUnavailable,
     /// An unexpected server-side failure; nothing was changed.
     Internal,
@@ -190,6 +193,14 @@ pub enum VotingError {
     /// The database cannot be reached or timed out.
     #[error("the database is unavailable; nothing was changed ({0})")]
     DatabaseUnavailable(String),
+    /// The connection to the database broke while committing: the change may or
+    /// may not have been made. Code `database_unavailable`.
+    #[error(
+        "the database connection broke while saving, so whether this was done is unknown: \
+         check before repeating it (a voter: check eligibility, or verify a receipt); \
+         repeating a vote is safe, it is counted once at most ({0})"
+    )]
+    OutcomeUnknown(String),
     /// Something unexpected; details are in the server log.
     #[error("internal error: {0}")]
     Internal(String),
@@ -213,7 +224,9 @@ impl VotingError {
             VotingError::WrongState(_) => ErrorCode::WrongState,
             VotingError::Duplicate(_) => ErrorCode::Duplicate,
             VotingError::NotFound(_) => ErrorCode::NotFound,
-            VotingError::DatabaseUnavailable(_) => ErrorCode::DatabaseUnavailable,
+            VotingError::DatabaseUnavailable(_) | VotingError::OutcomeUnknown(_) => {
+                ErrorCode::DatabaseUnavailable
+            }
             VotingError::Internal(_) => ErrorCode::Internal,
             VotingError::IntegrityViolation(_) => ErrorCode::IntegrityViolation,
         }
@@ -268,7 +281,10 @@ impl From<mysql::Error> for VotingError {
                     VotingError::Internal(format!("database error {}", se.code))
                 }
             },
+            // A connection that broke mid-packet surfaces as a codec error
+            // wrapping the I/O error (e.g. the database was killed).
             mysql::Error::IoError(_)
+            | mysql::Error::CodecError(_)
             | mysql::Error::DriverError(_)
             | mysql::Error::TlsError(_)
             | mysql::Error::UrlError(_) => {

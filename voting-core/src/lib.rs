@@ -66,6 +66,7 @@ pub mod credentials;
 mod error;
 pub mod integrity;
 mod policy;
+pub mod roll_file;
 mod store;
 mod types;
 

@@ -151,7 +151,12 @@ impl Date {
             part.parse::<u32>().map_err(|_| bad())
         };
         let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-        if !(1900..=2999).contains(&year) || !(1..=12).contains(&month) {
+        if !(1900..=2999).contains(&year) {
+            return Err(VotingError::invalid(format!(
+                "'{s}': the year must be between 1900 and 2999"
+            )));
+        }
+        if !(1..=12).contains(&month) {
             return Err(bad());
         }
         let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;

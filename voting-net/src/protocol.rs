@@ -432,7 +432,12 @@ pub fn decode_request(line: &[u8]) -> Result<(u64, Request), RejectedRequest> {
             } else {
                 ErrorCode::MalformedRequest
             };
-            Err(reject(Some(id), code, format!("{op_name}: {message}")))
+            // serde quotes the offending value, which may be most of a 64 KiB line.
+            Err(reject(
+                Some(id),
+                code,
+                format!("{op_name}: {}", truncate(&message, 300)),
+            ))
         }
     }
 }
@@ -499,7 +504,9 @@ pub enum Event {
         /// Voters in the import.
         total: u64,
     },
-    /// The server is closing this connection (idle, busy, or a broken line).
+    /// The server is closing this connection: idle too long (`idle_timeout`), at its
+    /// connection limit or shutting down (`server_busy`). A line over the limit is
+    /// answered with a `line_too_long` response instead, then the connection closes.
     Closing {
         /// Why.
         error: WireError,

@@ -400,10 +400,10 @@ impl Session<'_> {
                 json(serde_json::json!({}))
             }
             Request::CandidateAdd { candidate } => {
-                store
+                let added = store
                     .add_candidate(self.admin()?, &candidate)
                     .map_err(wire)?;
-                json(&candidate)
+                json(&added)
             }
             Request::CandidateRemove { srn } => {
                 store.remove_candidate(self.admin()?, &srn).map_err(wire)?;

@@ -24,7 +24,7 @@ impl Store {
     /// Puts a candidate on the ballot.
     ///
     /// Errors: `duplicate`, `wrong_state` (not in setup), `invalid_input`.
-    pub fn add_candidate(&self, admin: &AdminSession, candidate: &Candidate) -> Result<()> {
+    pub fn add_candidate(&self, admin: &AdminSession, candidate: &Candidate) -> Result<Candidate> {
         let candidate = candidate.clone().validated()?;
         self.transaction(TxOpts::default(), |tx| {
             in_setup(tx)?;
@@ -46,7 +46,8 @@ impl Store {
             }
             audit(tx, &admin.actor(), "candidate.add", candidate.srn.as_str())?;
             Ok(())
-        })
+        })?;
+        Ok(candidate)
     }
 
     /// Takes a candidate off the ballot (setup only).

@@ -198,6 +198,9 @@ impl Store {
     /// it back for losing a race (deadlock victim, lock wait timeout, cluster
     /// certification failure — see `mysql_codes::lost_race`), so a re-run cannot
     /// double anything. Any other failure rolls back and is final.
+    ///
+    /// A COMMIT that gets no answer (the connection broke) is never re-run and is
+    /// reported as [`VotingError::OutcomeUnknown`]: the server may have committed.
     pub(crate) fn transaction<T>(
         &self,
         opts: TxOpts,
@@ -208,7 +211,12 @@ impl Store {
             let mut conn = self.conn()?;
             let outcome = match conn.start_transaction(opts) {
                 Ok(mut tx) => match body(&mut tx) {
-                    Ok(v) => tx.commit().map(|()| v).map_err(Failure::Db),
+                    Ok(v) => match tx.commit() {
+                        Ok(()) => Ok(v),
+                        // An answer from the server: rolled back, maybe re-run below.
+                        Err(e @ mysql::Error::MySqlError(_)) => Err(Failure::Db(e)),
+                        Err(e) => return Err(commit_unanswered(e)),
+                    },
                     Err(f) => Err(f), // dropping `tx` rolls back
                 },
                 Err(e) => Err(Failure::Db(e)),
@@ -231,6 +239,15 @@ impl Store {
             }
         }
     }
+}
+
+/// The error for a COMMIT that got no answer (I/O error, closed connection): the
+/// server may have committed before the connection broke, so "nothing was
+/// changed" would be a guess. (A server *error* is an answer: the transaction was
+/// rolled back, and the caller treats it like any other failure.)
+fn commit_unanswered(e: mysql::Error) -> VotingError {
+    log::warn!("COMMIT got no answer, its outcome is unknown: {e}");
+    VotingError::OutcomeUnknown(e.to_string())
 }
 
 /// The statements of [`SCHEMA_SQL`], split on lines holding only `;`.
@@ -277,6 +294,21 @@ pub(crate) fn rfc3339(column: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::error::ErrorCode;
+
+    #[test]
+    fn a_commit_without_an_answer_has_an_unknown_outcome() {
+        let broken = mysql::Error::IoError(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset by peer",
+        ));
+        let e = super::commit_unanswered(broken);
+        assert_eq!(e.code(), ErrorCode::DatabaseUnavailable);
+        let message = e.to_string();
+        assert!(message.contains("unknown"), "{message}");
+        assert!(!message.contains("nothing was changed"), "{message}");
+    }
+
     #[test]
     fn schema_splits_into_its_statements() {
         let stmts: Vec<_> = super::schema_statements().collect();

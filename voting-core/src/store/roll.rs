@@ -258,9 +258,13 @@ impl Store {
         } else {
             String::new()
         };
+        // Reads as "<this> already exists".
+        let which = match taken.len() {
+            1 => "an SRN of the import".to_string(),
+            n => format!("each of {n} SRNs of the import"),
+        };
         Err(VotingError::Duplicate(format!(
-            "{} voter(s) on the roll ({}{suffix})",
-            taken.len(),
+            "on the roll, {which} ({}{suffix})",
             shown.join(", ")
         )))
     }

@@ -10,6 +10,7 @@
 //! rounds of all server instances. So votes do not queue behind one lock while
 //! they commit; only the sealing, which is cheap and batched, is serialized.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -36,8 +37,14 @@ const SEAL_BATCH: usize = 500;
 #[derive(Debug, Default)]
 pub(crate) struct Sealer {
     started: AtomicU64,
-    running: Mutex<()>,
+    /// Held while a round runs; holds the seals rounds gave out that their
+    /// casters have not picked up yet (saves each caster a query).
+    running: Mutex<HashMap<u64, BallotSeal>>,
 }
+
+/// Seals kept for pickup at most; beyond this (ballots of other instances'
+/// casters, who never ask here) the map is cleared and casters query instead.
+const PICKUP_MAX: usize = 4096;
 
 fn hash32(bytes: &[u8]) -> [u8; 32] {
     // A stored hash of the wrong length cannot match anything: it reads as zeros
@@ -88,10 +95,16 @@ impl Store {
     /// Runs in READ COMMITTED: it sees every ballot committed before each
     /// statement, and takes no gap locks, so votes keep committing meanwhile.
     pub fn seal_pending(&self) -> Result<u64> {
+        Ok(self.seal_round()?.len() as u64)
+    }
+
+    /// One round: seals everything committed and unsealed; returns the seals
+    /// given, by ballot id.
+    fn seal_round(&self) -> Result<Vec<(u64, BallotSeal)>> {
         let opts = TxOpts::default().set_isolation_level(Some(IsolationLevel::ReadCommitted));
-        let mut sealed = 0;
+        let mut sealed = Vec::new();
         loop {
-            let n = self.transaction(opts, |tx| {
+            let batch = self.transaction(opts, |tx| {
                 let (length, mut prev) = locked_head(tx, BALLOT_CHAIN)?;
                 let pending: Vec<(u64, String, Vec<u8>)> = tx.exec(
                     "SELECT id, candidate_srn, receipt_hash FROM ballots \
@@ -100,19 +113,23 @@ impl Store {
                 )?;
                 let mut seq = length;
                 let mut links = Vec::with_capacity(pending.len());
+                let mut seals = Vec::with_capacity(pending.len());
                 for (id, candidate, receipt_hash) in &pending {
                     seq += 1;
                     prev = ballot_link(&prev, seq, candidate, &hash32(receipt_hash));
                     links.push((seq, prev.to_vec(), *id));
+                    let chain_hash = to_hex(&prev);
+                    seals.push((*id, BallotSeal { seq, chain_hash }));
                 }
                 if !links.is_empty() {
                     store_links(tx, &links)?;
                     set_head(tx, BALLOT_CHAIN, seq, &prev)?;
                 }
-                Ok(pending.len())
+                Ok(seals)
             })?;
-            sealed += n as u64;
-            if n < SEAL_BATCH {
+            let full = batch.len() == SEAL_BATCH;
+            sealed.extend(batch);
+            if !full {
                 return Ok(sealed);
             }
         }
@@ -125,14 +142,21 @@ impl Store {
         // before): wait for one, or run one.
         let seen = self.sealer.started.load(Ordering::SeqCst);
         {
-            let _running = self
+            let mut pickup = self
                 .sealer
                 .running
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             if self.sealer.started.load(Ordering::SeqCst) == seen {
                 self.sealer.started.fetch_add(1, Ordering::SeqCst);
-                self.seal_pending()?;
+                let seals = self.seal_round()?;
+                if pickup.len() + seals.len() > PICKUP_MAX {
+                    pickup.clear();
+                }
+                pickup.extend(seals);
+            }
+            if let Some(seal) = pickup.remove(&ballot_id) {
+                return Ok(seal);
             }
         }
         let row: Option<(Option<u64>, Option<Vec<u8>>)> = self.conn()?.exec_first(
