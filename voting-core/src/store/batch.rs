@@ -188,31 +188,39 @@ impl Drop for BatchGuard<'_> {
     }
 }
 
-/// Seals a committed batch (one sealing round for all of it, shared with any
-/// other caster of this process: `Store::seal_ballot`) and reads its seals.
+/// Seals a committed batch: one sealing round for all of it (shared with any
+/// other caster of this process, `Store::seal_and_pick_up`), which hands back
+/// the seals; a seal not handed out here is read from the table.
 fn seal_batch(store: &Store, committed: Vec<Result<u64>>) -> Vec<Result<Cast>> {
     let ids: Vec<u64> = committed
         .iter()
         .filter_map(|o| o.as_ref().ok().copied())
         .collect();
-    let Some(&last) = ids.iter().max() else {
+    if ids.is_empty() {
         return committed
             .into_iter()
             .map(|o| o.map(|id| (id, None)))
             .collect();
-    };
-    // Every ballot of the batch committed at once: a round that seals the last
-    // one seals them all.
-    let seals: Result<HashMap<u64, BallotSeal>> = store.seal_ballot(last).and_then(|seal| {
-        let mut seals = HashMap::from([(last, seal)]);
-        if ids.len() > 1 {
+    }
+    let seals: Result<HashMap<u64, BallotSeal>> = store.seal_and_pick_up(&ids).and_then(|picked| {
+        let mut seals = HashMap::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for (&id, seal) in ids.iter().zip(picked) {
+            match seal {
+                Some(seal) => {
+                    seals.insert(id, seal);
+                }
+                None => missing.push(id),
+            }
+        }
+        if !missing.is_empty() {
             let rows: Vec<(u64, Option<u64>, Option<Vec<u8>>)> = store.conn()?.exec(
                 in_list(
                     "SELECT id, seq, chain_hash FROM ballots WHERE id IN",
-                    ids.len(),
+                    missing.len(),
                     "",
                 ),
-                padded(ids.iter().map(|&id| Value::from(id))),
+                padded(missing.iter().map(|&id| Value::from(id))),
             )?;
             for (id, seq, hash) in rows {
                 let hash: Option<[u8; 32]> = hash.and_then(|h| h.try_into().ok());
@@ -489,6 +497,7 @@ fn replicate(e: &VotingError) -> VotingError {
         E::Duplicate(s) => E::Duplicate(s.clone()),
         E::NotFound(s) => E::NotFound(s.clone()),
         E::DatabaseUnavailable(s) => E::DatabaseUnavailable(s.clone()),
+        E::OutcomeUnknown(s) => E::OutcomeUnknown(s.clone()),
         E::Internal(s) => E::Internal(s.clone()),
         E::IntegrityViolation(s) => E::IntegrityViolation(s.clone()),
     }

@@ -135,29 +135,36 @@ impl Store {
         }
     }
 
+    /// Makes sure a sealing round starts after this call (waiting for one, or
+    /// running one), then takes the seals of `ids` that rounds handed out, in
+    /// the order of `ids` (`None`: not handed out here; ask the table). The
+    /// ballots must have committed before the call. One call serves a whole
+    /// batch of casts (store/batch.rs).
+    pub(crate) fn seal_and_pick_up(&self, ids: &[u64]) -> Result<Vec<Option<BallotSeal>>> {
+        // A round that *starts* after this point sees the ballots (they
+        // committed before): wait for one, or run one.
+        let seen = self.sealer.started.load(Ordering::SeqCst);
+        let mut pickup = self
+            .sealer
+            .running
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if self.sealer.started.load(Ordering::SeqCst) == seen {
+            self.sealer.started.fetch_add(1, Ordering::SeqCst);
+            let seals = self.seal_round()?;
+            if pickup.len() + seals.len() > PICKUP_MAX {
+                pickup.clear();
+            }
+            pickup.extend(seals);
+        }
+        Ok(ids.iter().map(|id| pickup.remove(id)).collect())
+    }
+
     /// The seal of a committed ballot, sealing it (and everything committed
     /// before it) first when needed.
     pub(crate) fn seal_ballot(&self, ballot_id: u64) -> Result<BallotSeal> {
-        // A round that *starts* after this point sees the ballot (it committed
-        // before): wait for one, or run one.
-        let seen = self.sealer.started.load(Ordering::SeqCst);
-        {
-            let mut pickup = self
-                .sealer
-                .running
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if self.sealer.started.load(Ordering::SeqCst) == seen {
-                self.sealer.started.fetch_add(1, Ordering::SeqCst);
-                let seals = self.seal_round()?;
-                if pickup.len() + seals.len() > PICKUP_MAX {
-                    pickup.clear();
-                }
-                pickup.extend(seals);
-            }
-            if let Some(seal) = pickup.remove(&ballot_id) {
-                return Ok(seal);
-            }
+        if let Some(seal) = self.seal_and_pick_up(&[ballot_id])?.pop().flatten() {
+            return Ok(seal);
         }
         let row: Option<(Option<u64>, Option<Vec<u8>>)> = self.conn()?.exec_first(
             "SELECT seq, chain_hash FROM ballots WHERE id = ?",
