@@ -161,6 +161,12 @@ pub enum VotingError {
     /// Unknown account or wrong secret; deliberately does not say which.
     #[error("unknown name or SRN, or wrong password or credential")]
     BadCredentials,
+    /// The voter's credential was reset after this session signed in: the old
+    /// credential no longer votes. Code `bad_credentials`.
+    #[error(
+        "the credential of {0} was replaced since you signed in: sign in again with the new one"
+    )]
+    CredentialReset(Srn),
     /// Too many failed sign-ins.
     #[error(
         "too many failed sign-ins: this account is locked for {retry_after_secs} more seconds"
@@ -215,7 +221,9 @@ impl VotingError {
         match self {
             VotingError::InvalidInput(_) => ErrorCode::InvalidInput,
             VotingError::Forbidden(_) => ErrorCode::Forbidden,
-            VotingError::BadCredentials => ErrorCode::BadCredentials,
+            VotingError::BadCredentials | VotingError::CredentialReset(_) => {
+                ErrorCode::BadCredentials
+            }
             VotingError::LockedOut { .. } => ErrorCode::LockedOut,
             VotingError::NotEligible(_) => ErrorCode::NotEligible,
             VotingError::AlreadyVoted(_) => ErrorCode::AlreadyVoted,

@@ -362,3 +362,46 @@ fn import_puts_all_voters_on_the_roll_or_none() {
     assert_eq!(roll.len(), 301);
     assert!(roll.iter().all(|v| !v.voted));
 }
+
+/// Resetting a leaked credential also shuts out whoever had already signed in
+/// with it: their session can no longer vote, the new credential can.
+#[test]
+fn a_credential_reset_ends_the_old_sessions_right_to_vote() {
+    let (_db, store) = fresh_store(StoreConfig::default());
+    let creds = setup(&store, 2);
+    store.open_election(&admin()).unwrap();
+    let thief = store.authenticate_voter("S1", &creds[0]).unwrap();
+    let fresh = store.reset_credential(&admin(), &srn("S1")).unwrap();
+    let refused = store.cast_vote(&thief, &srn("C1")).unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::BadCredentials);
+    assert!(refused.to_string().contains("sign in again"), "{refused}");
+    assert_eq!(store.tally().unwrap().ballots, 0);
+
+    let owner = store.authenticate_voter("S1", &fresh).unwrap();
+    store.cast_vote(&owner, &srn("C2")).unwrap();
+    // Once voted, the stale session hears "already voted", like anyone else.
+    assert_eq!(
+        store.cast_vote(&thief, &srn("C1")).unwrap_err().code(),
+        ErrorCode::AlreadyVoted
+    );
+    // In a batch too: many stale and fresh sessions at once.
+    let s2_stale = store.authenticate_voter("S2", &creds[1]).unwrap();
+    let s2_fresh_cred = store.reset_credential(&admin(), &srn("S2")).unwrap();
+    let s2_fresh = store.authenticate_voter("S2", &s2_fresh_cred).unwrap();
+    let outcomes: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let (store, session) = (&store, if i % 2 == 0 { &s2_stale } else { &s2_fresh });
+                scope.spawn(move || store.cast_vote(session, &srn("C1")).map_err(|e| e.code()))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        outcomes.iter().filter(|o| o.is_ok()).count(),
+        1,
+        "{outcomes:?}"
+    );
+    let tally = store.tally().unwrap();
+    assert_eq!((tally.ballots, tally.voted), (2, 2));
+}

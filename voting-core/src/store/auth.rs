@@ -88,13 +88,16 @@ impl Store {
         let srn = Srn::parse(srn)?;
         let account = format!("voter:{srn}");
         let typed = normalize_code(credential.expose());
-        self.check_secret(&account, &typed, HashCost::VOTER, |conn| {
+        let credential_hash = self.check_secret(&account, &typed, HashCost::VOTER, |conn| {
             conn.exec_first(
                 "SELECT credential_hash FROM voters WHERE srn = ?",
                 (srn.as_str(),),
             )
         })?;
-        Ok(VoterSession { srn })
+        Ok(VoterSession {
+            srn,
+            credential_hash,
+        })
     }
 
     /// The shared sign-in procedure. The lock is checked while holding a hashing
@@ -106,7 +109,7 @@ impl Store {
         secret: &str,
         cost: HashCost,
         lookup: impl FnOnce(&mut mysql::PooledConn) -> mysql::Result<Option<String>>,
-    ) -> Result<()> {
+    ) -> Result<String> {
         let (had_failures, matched) = {
             let _permit = self.hashing.acquire();
             let mut conn = self.conn()?;
@@ -126,14 +129,14 @@ impl Store {
             // its answer takes as long as a wrong secret for a real one.
             let phc = stored.as_deref().unwrap_or_else(|| decoy_hash(cost));
             let ok = verify_secret(secret, phc) && stored.is_some();
-            (lock.is_some(), ok)
+            (lock.is_some(), stored.filter(|_| ok))
         };
-        if matched {
+        if let Some(stored) = matched {
             if had_failures {
                 self.conn()?
                     .exec_drop("DELETE FROM login_failures WHERE account = ?", (account,))?;
             }
-            return Ok(());
+            return Ok(stored);
         }
         let policy = self.config.login;
         let locked = self.transaction(TxOpts::default(), |tx| {

@@ -34,7 +34,8 @@ impl Store {
     /// returned only after the commit.
     ///
     /// Errors: `election_not_open`, `unknown_candidate`, `not_eligible` (removed from
-    /// the roll), `already_voted`, `database_unavailable`.
+    /// the roll), `already_voted`, `bad_credentials` (the credential was reset since
+    /// the voter signed in), `database_unavailable`.
     pub fn cast_vote(&self, voter: &VoterSession, candidate: &Srn) -> Result<CastReceipt> {
         let receipt = generate_receipt()?;
         let hash = receipt_hash(receipt.expose());
@@ -46,6 +47,7 @@ impl Store {
             self,
             CastRequest {
                 srn: voter.srn().clone(),
+                credential_hash: voter.credential_hash().to_string(),
                 candidate: candidate.clone(),
                 receipt_hash: hash,
             },

@@ -52,6 +52,8 @@ const OVERLAP_BELOW: usize = 4;
 #[derive(Debug)]
 pub(crate) struct CastRequest {
     pub srn: Srn,
+    /// The credential hash the voter signed in against (see `VoterSession`).
+    pub credential_hash: String,
     pub candidate: Srn,
     pub receipt_hash: [u8; 32],
 }
@@ -287,22 +289,18 @@ fn cast_one(tx: &mut Transaction<'_>, cast: &CastRequest) -> Result<u64, Failure
     // The row lock taken here is what makes one voter, one vote: a second
     // attempt waits for this one and then finds `voted` already set.
     tx.exec_drop(
-        "UPDATE voters SET voted = TRUE WHERE srn = ? AND NOT voted",
-        (srn.as_str(),),
+        "UPDATE voters SET voted = TRUE WHERE srn = ? AND NOT voted AND credential_hash = ?",
+        (srn.as_str(), cast.credential_hash.as_str()),
     )?;
     if tx.affected_rows() != 1 {
         // A locking read: under REPEATABLE READ a plain SELECT would see this
         // transaction's snapshot, taken before a racing vote committed, and
         // report the voter as missing from the roll.
-        let voted: Option<bool> = tx.exec_first(
-            "SELECT voted FROM voters WHERE srn = ? LOCK IN SHARE MODE",
+        let row: Option<(bool, String)> = tx.exec_first(
+            "SELECT voted, credential_hash FROM voters WHERE srn = ? LOCK IN SHARE MODE",
             (srn.as_str(),),
         )?;
-        return Err(match voted {
-            Some(true) => VotingError::AlreadyVoted(srn.clone()),
-            _ => VotingError::NotEligible(srn.clone()),
-        }
-        .into());
+        return Err(refusal(cast, row.as_ref().map(|(v, h)| (*v, h.as_str()))).into());
     }
     tx.exec_drop(
         "INSERT INTO ballots (candidate_srn, receipt_hash) VALUES (?, ?)",
@@ -310,6 +308,16 @@ fn cast_one(tx: &mut Transaction<'_>, cast: &CastRequest) -> Result<u64, Failure
     )?;
     tx.last_insert_id()
         .ok_or_else(|| Failure::Rule(VotingError::Internal("no ballot id".into())))
+}
+
+/// Why a cast found its voter's row (`voted`, credential hash) unfit, or missing.
+fn refusal(cast: &CastRequest, row: Option<(bool, &str)>) -> VotingError {
+    match row {
+        None => VotingError::NotEligible(cast.srn.clone()),
+        Some((true, _)) => VotingError::AlreadyVoted(cast.srn.clone()),
+        // The credential was reset after this session signed in.
+        Some((false, _)) => VotingError::CredentialReset(cast.srn.clone()),
+    }
 }
 
 /// The transaction of several casts; per-cast rule failures are outcomes, not
@@ -347,16 +355,17 @@ fn cast_many(tx: &mut Transaction<'_>, batch: &[CastRequest]) -> Result<Vec<Resu
         return Ok(finish(outcomes));
     }
     // Locks the voters' rows (in key order) and reads their latest committed state.
-    let roll: HashMap<String, bool> = tx
-        .exec::<(String, bool), _, _>(
+    let roll: HashMap<String, (bool, String)> = tx
+        .exec::<(String, bool, String), _, _>(
             in_list(
-                "SELECT srn, voted FROM voters WHERE srn IN",
+                "SELECT srn, voted, credential_hash FROM voters WHERE srn IN",
                 voters.len(),
                 " FOR UPDATE",
             ),
             padded(voters.iter().map(|s| Value::from(*s))),
         )?
         .into_iter()
+        .map(|(srn, voted, hash)| (srn, (voted, hash)))
         .collect();
     let mut taken: HashSet<&str> = HashSet::new();
     let mut winners: Vec<usize> = Vec::new();
@@ -365,13 +374,14 @@ fn cast_many(tx: &mut Transaction<'_>, batch: &[CastRequest]) -> Result<Vec<Resu
             continue;
         }
         let srn = cast.srn.as_str();
-        outcomes[i] = match roll.get(srn) {
-            None => Some(Err(VotingError::NotEligible(cast.srn.clone()))),
-            Some(true) => Some(Err(VotingError::AlreadyVoted(cast.srn.clone()))),
-            Some(false) if !taken.insert(srn) => {
+        let row = roll.get(srn).map(|(voted, hash)| (*voted, hash.as_str()));
+        outcomes[i] = match row {
+            None | Some((true, _)) => Some(Err(refusal(cast, row))),
+            Some((false, hash)) if hash != cast.credential_hash => Some(Err(refusal(cast, row))),
+            Some((false, _)) if !taken.insert(srn) => {
                 Some(Err(VotingError::AlreadyVoted(cast.srn.clone())))
             }
-            Some(false) => {
+            Some((false, _)) => {
                 winners.push(i);
                 None
             }
@@ -486,6 +496,7 @@ fn replicate(e: &VotingError) -> VotingError {
         E::InvalidInput(s) => E::InvalidInput(s.clone()),
         E::Forbidden(s) => E::Forbidden(s.clone()),
         E::BadCredentials => E::BadCredentials,
+        E::CredentialReset(s) => E::CredentialReset(s.clone()),
         E::LockedOut { retry_after_secs } => E::LockedOut {
             retry_after_secs: *retry_after_secs,
         },
@@ -531,6 +542,7 @@ mod tests {
             0,
             CastRequest {
                 srn: Srn::parse("S1").expect("valid"),
+                credential_hash: String::new(),
                 candidate: Srn::parse("C1").expect("valid"),
                 receipt_hash: [0; 32],
             },

@@ -87,12 +87,20 @@ impl AdminSession {
 #[derive(Debug, Clone)]
 pub struct VoterSession {
     srn: Srn,
+    /// The stored credential hash this session signed in against: a cast is
+    /// refused once it changed (credential reset), so resetting a leaked
+    /// credential also shuts out whoever already signed in with it.
+    credential_hash: String,
 }
 
 impl VoterSession {
     /// The voter's SRN.
     pub fn srn(&self) -> &Srn {
         &self.srn
+    }
+
+    pub(crate) fn credential_hash(&self) -> &str {
+        &self.credential_hash
     }
 }
 
