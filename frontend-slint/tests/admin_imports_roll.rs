@@ -3,11 +3,9 @@
 
 mod support;
 
-use frontend_slint::admin::{self, AdminOptions};
-use frontend_slint::AdminWindow;
 use support::*;
 use voting_core::Secret;
-use voting_testkit::{TestServer, ADMIN_NAME, ADMIN_PASSWORD};
+use voting_testkit::TestServer;
 
 #[test]
 fn an_admin_imports_a_roll_and_gets_a_private_credentials_file() {
@@ -20,20 +18,7 @@ fn an_admin_imports_a_roll_and_gets_a_private_credentials_file() {
     )
     .expect("write roll");
     let out = dir.path().join("credentials.csv");
-    headless();
-    let ui = AdminWindow::new().expect("window");
-    admin::init(
-        &ui,
-        AdminOptions {
-            server: Some(server.addr()),
-            ca: Some(server.certs.ca()),
-            user: Some(ADMIN_NAME.into()),
-            password: Some(Secret::new(ADMIN_PASSWORD)),
-            ..AdminOptions::default()
-        },
-    )
-    .expect("init");
-    show(&ui);
+    let ui = signed_in_admin(&server);
     wait_until(&ui, "the main screen", |ui| {
         shows(ui, "Election state: setup")
     });

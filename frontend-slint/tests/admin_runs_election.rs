@@ -4,30 +4,14 @@
 
 mod support;
 
-use frontend_slint::admin::{self, AdminOptions};
-use frontend_slint::AdminWindow;
 use support::*;
-use voting_core::Secret;
-use voting_testkit::{TestServer, ADMIN_NAME, ADMIN_PASSWORD};
+use voting_testkit::TestServer;
 
 #[test]
 fn an_admin_opens_watches_live_results_closes_and_sees_a_lost_connection() {
     let mut server = TestServer::start();
     let credentials = server.seed(2, 3);
-    headless();
-    let ui = AdminWindow::new().expect("window");
-    admin::init(
-        &ui,
-        AdminOptions {
-            server: Some(server.addr()),
-            ca: Some(server.certs.ca()),
-            user: Some(ADMIN_NAME.into()),
-            password: Some(Secret::new(ADMIN_PASSWORD)),
-            ..AdminOptions::default()
-        },
-    )
-    .expect("init");
-    show(&ui);
+    let ui = signed_in_admin(&server);
     // With a password given, the app signs in by itself.
     wait_until(&ui, "the main screen", |ui| {
         shows(ui, "Election state: setup")

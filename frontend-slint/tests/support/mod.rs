@@ -100,3 +100,24 @@ pub fn press_key<C: ComponentHandle>(ui: &C, key: slint::platform::Key) {
     window.dispatch_event(slint::platform::WindowEvent::KeyPressed { text: text.clone() });
     window.dispatch_event(slint::platform::WindowEvent::KeyReleased { text });
 }
+
+/// The admin app, headless and shown, signing itself in to `server` as the test
+/// kit's admin (as `VOTING_PASSWORD` makes it do).
+pub fn signed_in_admin(server: &voting_testkit::TestServer) -> frontend_slint::AdminWindow {
+    use frontend_slint::admin::{self, AdminOptions};
+    headless();
+    let ui = frontend_slint::AdminWindow::new().expect("window");
+    admin::init(
+        &ui,
+        AdminOptions {
+            server: Some(server.addr()),
+            ca: Some(server.certs.ca()),
+            user: Some(voting_testkit::ADMIN_NAME.into()),
+            password: Some(voting_core::Secret::new(voting_testkit::ADMIN_PASSWORD)),
+            ..AdminOptions::default()
+        },
+    )
+    .expect("init");
+    show(&ui);
+    ui
+}
