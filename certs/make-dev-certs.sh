@@ -40,8 +40,7 @@ quietly openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -keyout "$work/ca.key" -out "$work/ca.pem" -days 3650 -subj "/CN=voting dev CA" \
     -addext "basicConstraints=critical,CA:TRUE" \
     -addext "keyUsage=critical,keyCertSign,cRLSign"
-# `req -newkey` writes the key as PKCS#8 PEM ("BEGIN PRIVATE KEY"), the form
-# native-tls's Identity::from_pkcs8 reads.
+# `req -newkey` writes the key as unencrypted PKCS#8 PEM.
 quietly openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -keyout "$work/server.key" -out "$work/server.csr" -subj "/CN=localhost"
 printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1" \
