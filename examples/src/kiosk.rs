@@ -179,12 +179,13 @@ fn cast(
             writeln!(out, "The election has closed: this ballot was not cast.")?;
             return Ok(Turn::NoBallot);
         }
-        // The server answered: nothing was recorded.
-        Err(e) if e.connection_survives() => return Err(e).context("your vote was not cast"),
-        // No answer: the ballot may have committed just before the line broke.
+        // The server answered that nothing was recorded.
+        Err(e) if !e.outcome_unknown() => return Err(e).context("your vote was not cast"),
+        // No answer, or the database broke while committing: the ballot may
+        // have been recorded.
         Err(e) => {
             return Err(e).context(
-                "the connection broke while your ballot was being cast, so it may or may \
+                "something broke while your ballot was being recorded, so it may or may \
                  not be counted; a poll worker can check whether you have voted",
             )
         }

@@ -80,11 +80,7 @@ pub fn vote(g: &Global, args: &VoteArgs) -> anyhow::Result<()> {
         }
     }
     let receipt = client.cast(&chosen).map_err(|e| {
-        // (A database failure during the commit says so itself, in its message.)
-        let unknown = matches!(
-            e.code(),
-            ErrorCode::ConnectionFailed | ErrorCode::ProtocolError
-        );
+        let unknown = e.outcome_unknown();
         let e = anyhow::Error::new(e);
         if unknown {
             // The request may have reached the server and committed.

@@ -121,7 +121,7 @@ struct Ledger {
     cast_on_retry: usize,
     /// Every error that was retried, by code.
     errors: BTreeMap<&'static str, usize>,
-    /// `database_unavailable` answers saying the outcome is unknown.
+    /// `outcome_unknown` answers (the database broke during the commit).
     outcome_unknown: usize,
     /// Anything a voter should never see.
     unexpected: Vec<String>,
@@ -190,7 +190,9 @@ fn kiosk(
                 }
                 if !matches!(
                     e.code(),
-                    ErrorCode::ConnectionFailed | ErrorCode::DatabaseUnavailable
+                    ErrorCode::ConnectionFailed
+                        | ErrorCode::DatabaseUnavailable
+                        | ErrorCode::OutcomeUnknown
                 ) {
                     ledger.unexpected.push(format!("{srn}: login: {e}"));
                     break;
@@ -216,7 +218,7 @@ fn kiosk(
                     match e.code() {
                         // No answer: the vote may have been counted.
                         ErrorCode::ConnectionFailed => uncertain = true,
-                        ErrorCode::DatabaseUnavailable if e.to_string().contains("unknown") => {
+                        ErrorCode::OutcomeUnknown => {
                             ledger.outcome_unknown += 1;
                             uncertain = true;
                         }

@@ -48,11 +48,12 @@ pub enum ErrorCode {
     ServerBusy,
     /// The connection was idle for too long and is being closed.
     IdleTimeout,
-    /// The database cannot be reached; retry later. Nothing was changed, unless the
-    /// message says the outcome is unknown (the connection broke while committing):
-    /// then check before repeating (a voter: eligibility; a ballot: its receipt).
-    /// Repeating a vote is safe either way: it succeeds or answers `already_voted`.
+    /// The database cannot be reached or was too busy; nothing was changed. Retry later.
     DatabaseUnavailable,
+    /// The database connection broke while committing: the change may or may not
+    /// have been made. Check before repeating (a voter: eligibility; a ballot: its
+    /// receipt). Repeating a vote is safe: it succeeds or answers `already_voted`.
+    OutcomeUnknown,
     /// An unexpected server-side failure; nothing was changed.
     Internal,
     /// A hash chain or a recount does not match: ballots or audit lines were
@@ -71,7 +72,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::InvalidInput,
         ErrorCode::MalformedRequest,
         ErrorCode::UnknownOp,
@@ -90,6 +91,7 @@ impl ErrorCode {
         ErrorCode::ServerBusy,
         ErrorCode::IdleTimeout,
         ErrorCode::DatabaseUnavailable,
+        ErrorCode::OutcomeUnknown,
         ErrorCode::Internal,
         ErrorCode::IntegrityViolation,
         ErrorCode::ConnectionFailed,
@@ -119,6 +121,7 @@ impl ErrorCode {
             ErrorCode::ServerBusy => "server_busy",
             ErrorCode::IdleTimeout => "idle_timeout",
             ErrorCode::DatabaseUnavailable => "database_unavailable",
+            ErrorCode::OutcomeUnknown => "outcome_unknown",
             ErrorCode::Internal => "internal",
             ErrorCode::IntegrityViolation => "integrity_violation",
             ErrorCode::ConnectionFailed => "connection_failed",
@@ -200,7 +203,7 @@ pub enum VotingError {
     #[error("the database is unavailable; nothing was changed ({0})")]
     DatabaseUnavailable(String),
     /// The connection to the database broke while committing: the change may or
-    /// may not have been made. Code `database_unavailable`.
+    /// may not have been made. Code `outcome_unknown`.
     #[error(
         "the database connection broke while saving, so whether this was done is unknown: \
          check before repeating it (a voter: check eligibility, or verify a receipt); \
@@ -232,9 +235,8 @@ impl VotingError {
             VotingError::WrongState(_) => ErrorCode::WrongState,
             VotingError::Duplicate(_) => ErrorCode::Duplicate,
             VotingError::NotFound(_) => ErrorCode::NotFound,
-            VotingError::DatabaseUnavailable(_) | VotingError::OutcomeUnknown(_) => {
-                ErrorCode::DatabaseUnavailable
-            }
+            VotingError::DatabaseUnavailable(_) => ErrorCode::DatabaseUnavailable,
+            VotingError::OutcomeUnknown(_) => ErrorCode::OutcomeUnknown,
             VotingError::Internal(_) => ErrorCode::Internal,
             VotingError::IntegrityViolation(_) => ErrorCode::IntegrityViolation,
         }

@@ -72,6 +72,19 @@ impl NetError {
             _ => false,
         }
     }
+
+    /// Whether the request may have taken effect although it failed: the server
+    /// said the database broke while committing (`outcome_unknown`), or the
+    /// connection broke after the request was sent, before its answer. Check
+    /// before repeating (for a vote: `eligibility`, or `verify` a receipt;
+    /// repeating a cast is safe, it answers `already_voted` if the first counted).
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            NetError::Remote { code, .. } => *code == ErrorCode::OutcomeUnknown,
+            NetError::Io(_) | NetError::Closed | NetError::Protocol(_) => true,
+            NetError::Connect { .. } | NetError::Tls(_) | NetError::Config(_) => false,
+        }
+    }
 }
 
 impl From<WireError> for NetError {
@@ -80,5 +93,36 @@ impl From<WireError> for NetError {
             code: e.code,
             message: e.message,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn remote(code: ErrorCode) -> NetError {
+        NetError::Remote {
+            code,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_a_cut_commit_or_a_lost_answer_leaves_the_outcome_unknown() {
+        assert!(remote(ErrorCode::OutcomeUnknown).outcome_unknown());
+        assert!(NetError::Closed.outcome_unknown());
+        assert!(NetError::Io(io::ErrorKind::ConnectionReset.into()).outcome_unknown());
+        for code in [
+            ErrorCode::DatabaseUnavailable,
+            ErrorCode::AlreadyVoted,
+            ErrorCode::ServerBusy,
+        ] {
+            assert!(!remote(code).outcome_unknown(), "{code}");
+        }
+        let refused = NetError::Connect {
+            server: "localhost:1".into(),
+            source: io::ErrorKind::ConnectionRefused.into(),
+        };
+        assert!(!refused.outcome_unknown());
     }
 }

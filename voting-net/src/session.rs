@@ -509,7 +509,7 @@ fn wire(e: VotingError) -> WireError {
                 "internal error (details are in the server log)",
             )
         }
-        ErrorCode::DatabaseUnavailable => {
+        ErrorCode::DatabaseUnavailable | ErrorCode::OutcomeUnknown => {
             log::warn!("{e}");
             WireError::from(&e)
         }

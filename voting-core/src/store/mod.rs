@@ -311,7 +311,7 @@ mod tests {
             "connection reset by peer",
         ));
         let e = super::commit_unanswered(broken);
-        assert_eq!(e.code(), ErrorCode::DatabaseUnavailable);
+        assert_eq!(e.code(), ErrorCode::OutcomeUnknown);
         let message = e.to_string();
         assert!(message.contains("unknown"), "{message}");
         assert!(!message.contains("nothing was changed"), "{message}");
