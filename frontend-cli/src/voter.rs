@@ -3,7 +3,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use clap::Args;
-use voting_core::{Candidate, Eligibility, ErrorCode, Srn, VotingError};
+use voting_core::{Candidate, Eligibility, ErrorCode, Srn};
 use voting_net::{Client, NetError};
 
 use crate::{output, secrets, usage, Global};
@@ -104,24 +104,7 @@ pub fn verify(g: &Global, receipt: &str, written_seal: Option<&str>) -> anyhow::
     let mut client = g.connect()?;
     let check = client.verify(receipt)?;
     output::receipt_check(g.json, &check);
-    if let (Some(written), Some(seal)) = (written_seal, &check.seal) {
-        if !seal.matches(written) {
-            return Err(VotingError::IntegrityViolation(format!(
-                "this ballot's seal is now {}, not the {written} you wrote down: \
-                 the ballot chain was rewritten after you voted",
-                seal.short()
-            ))
-            .into());
-        }
-    }
-    match &check.chain {
-        Some(chain) if !chain.intact => Err(VotingError::IntegrityViolation(format!(
-            "the ballot chain is broken: {}",
-            chain.problem.as_deref().unwrap_or("unknown problem")
-        ))
-        .into()),
-        _ => Ok(()),
-    }
+    Ok(check.confirm(written_seal)?)
 }
 
 fn ask(prompt: &str) -> anyhow::Result<String> {

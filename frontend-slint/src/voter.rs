@@ -233,15 +233,10 @@ fn check_receipt(ui: &VoterWindow, worker: &Worker) {
                 .seal
                 .as_ref()
                 .map_or(String::new(), |s| format!(" as ballot {}", s.short()));
-            let chain = match &check.chain {
-                Some(c) if c.intact => {
-                    format!(" The ballot chain is intact ({} ballots).", c.length)
-                }
-                Some(c) => format!(
-                    " WARNING: the ballot chain is broken: {}",
-                    c.problem.as_deref().unwrap_or("unknown problem")
-                ),
-                None => String::new(),
+            let chain = match (check.confirm(None), &check.chain) {
+                (Err(e), _) => format!(" WARNING: {e}"),
+                (Ok(()), Some(c)) => format!(" The ballot chain is intact ({} ballots).", c.length),
+                (Ok(()), None) => String::new(),
             };
             ui.set_receipt_check_result(
                 format!(

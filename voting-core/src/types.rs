@@ -416,6 +416,31 @@ pub struct ReceiptCheck {
     pub chain: Option<ChainCheck>,
 }
 
+impl ReceiptCheck {
+    /// Whether the check can be trusted: `Ok` when the ballot chain is intact
+    /// and, if the voter wrote down the seal they got when voting, it still
+    /// matches. Otherwise the `integrity_violation` saying what is wrong.
+    pub fn confirm(&self, written_seal: Option<&str>) -> Result<()> {
+        if let (Some(written), Some(seal)) = (written_seal, &self.seal) {
+            if !seal.matches(written) {
+                return Err(VotingError::IntegrityViolation(format!(
+                    "this ballot's seal is now {}, not the {} written down when voting: \
+                     the ballot chain was rewritten since",
+                    seal.short(),
+                    written.trim()
+                )));
+            }
+        }
+        match &self.chain {
+            Some(chain) if !chain.intact => Err(VotingError::IntegrityViolation(format!(
+                "the ballot chain is broken: {}",
+                chain.problem.as_deref().unwrap_or("no reason given")
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// One line of the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -443,6 +468,42 @@ mod tests {
             let e = Srn::parse(bad).unwrap_err();
             assert_eq!(e.code(), crate::ErrorCode::InvalidInput, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_receipt_check_is_confirmed_only_with_an_intact_chain_and_the_same_seal() {
+        let check = |intact: bool| ReceiptCheck {
+            ballot_id: 3,
+            candidate: Srn::parse("C1").unwrap(),
+            seal: Some(BallotSeal {
+                seq: 2,
+                chain_hash: "ab".repeat(32),
+            }),
+            chain: Some(ChainCheck {
+                length: 5,
+                head: "cd".repeat(32),
+                intact,
+                problem: (!intact).then(|| "ballot #4 is missing (the next one is #5)".into()),
+            }),
+        };
+        assert!(check(true).confirm(None).is_ok());
+        assert!(check(true).confirm(Some("#2:abababababababab")).is_ok());
+        let rewritten = check(true)
+            .confirm(Some("#2:abababababababac"))
+            .unwrap_err();
+        assert_eq!(rewritten.code(), crate::ErrorCode::IntegrityViolation);
+        assert!(
+            rewritten
+                .to_string()
+                .contains("seal is now #2:abababababababab"),
+            "{rewritten}"
+        );
+        let broken = check(false).confirm(None).unwrap_err();
+        assert_eq!(broken.code(), crate::ErrorCode::IntegrityViolation);
+        assert!(
+            broken.to_string().contains("ballot #4 is missing"),
+            "{broken}"
+        );
     }
 
     #[test]
